@@ -1,0 +1,94 @@
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import run_cli
+
+from visionr1.cli import app
+
+GROUPS = ("data", "train", "eval", "review", "reward", "synth", "demo")
+
+
+def test_help_lists_only_implemented_groups(capsys):
+    assert run_cli("--help") == 0
+    text = capsys.readouterr().out
+    commands_panel = text[text.index("Commands"):]
+    shown = set(re.findall(r"^│ (\S+)\s", commands_panel, flags=re.M))
+    registered = {g.name for g in app.registered_groups} | {c.name for c in app.registered_commands}
+    assert "synth" in shown
+    assert shown == registered
+    assert shown <= set(GROUPS)
+    # every group shown has real commands (no placeholders)
+    for g in app.registered_groups:
+        assert g.typer_instance.registered_commands, f"group {g.name} has no commands"
+
+
+def test_version(capsys):
+    assert run_cli("--version") == 0
+    assert capsys.readouterr().out.strip().startswith("visionr1 ")
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: "), err
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_world_out_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert run_cli("synth", "world", "--out", f, "--images", 2) == 2
+    assert str(f) in _one_line_error(capsys)
+
+
+def test_world_out_under_a_file(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert run_cli("synth", "world", "--out", f / "sub", "--images", 2) == 2
+    assert "cannot create" in _one_line_error(capsys)
+
+
+def test_world_out_unwritable(capsys):
+    # /proc refuses new folders even to root, unlike chmod-protected folders
+    assert run_cli("synth", "world", "--out", "/proc/visionr1-world", "--images", 2) == 2
+    assert "/proc/visionr1-world" in _one_line_error(capsys)
+
+
+def test_world_refuses_foreign_nonempty_dir(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep me")
+    assert run_cli("synth", "world", "--out", tmp_path, "--images", 2) == 2
+    assert "not empty" in _one_line_error(capsys)
+    assert run_cli("synth", "world", "--out", tmp_path, "--images", 2, "--force") == 2
+    assert "refusing to clear" in _one_line_error(capsys)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_world_force_replaces_earlier_world(tmp_path, capsys):
+    assert run_cli("synth", "world", "--out", tmp_path, "--images", 1, "--seed", 1) == 0
+    stray = tmp_path / "coco" / "stray.txt"
+    stray.write_text("old")
+    assert run_cli("synth", "world", "--out", tmp_path, "--images", 1, "--seed", 1, "--force") == 0
+    assert not stray.exists() and (tmp_path / "world.json").exists()
+
+
+def test_tiny_model_unknown_family(tmp_path, capsys):
+    assert run_cli("synth", "tiny-model", "--out", tmp_path / "m", "--family", "llava") == 2
+    assert "unknown family 'llava'" in _one_line_error(capsys)
+
+
+def test_usage_error_exit_code(capsys):
+    assert run_cli("synth", "world", "--out", "x", "--images", "0") == 2
+    assert "--images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["synth", "world", "--out", "/proc/x"]])
+def test_console_script(args):
+    """The installed entry point behaves like the in-process CLI (exit codes, one-line errors)."""
+    proc = subprocess.run([sys.executable, "-m", "visionr1", *args], capture_output=True, text=True, timeout=120)
+    if args == ["--help"]:
+        assert proc.returncode == 0 and "synth" in proc.stdout
+    else:
+        assert proc.returncode == 2
+        assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: ")

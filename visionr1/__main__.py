@@ -1,0 +1,5 @@
+import sys
+
+from visionr1.cli import main
+
+sys.exit(main())

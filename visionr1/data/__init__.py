@@ -1,0 +1,1 @@
+"""Training-mix construction: readers of the public datasets' on-disk formats and their layouts."""

@@ -1,0 +1,449 @@
+"""A deterministic synthetic localization world ("shapes").
+
+``build_world(seed, images)`` returns, in memory, every scene, object, referring expression and region the
+writers put on disk; tests compare the files with it. Each scene draws from its own random stream
+(``seed``, source, index), so a scene does not depend on how many others were generated before it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from visionr1.data.layouts import ODINW_SETS
+from visionr1.synth.shapes import COLOURS, SHAPES, background, draw
+
+Box = tuple[float, float, float, float]
+
+COCO_SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "cross", "heart")
+COCO_CATEGORY_IDS = (1, 2, 3, 5, 6, 8, 10, 13)  # ids with gaps, as in COCO
+COLOUR_NAMES = tuple(COLOURS)
+HARD_MIN = 11  # hard = more than 10 instances (paper)
+
+_STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8}
+
+
+def _rng(seed: int, stream: str, *index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _STREAMS[stream], *index])
+
+
+@dataclass(frozen=True)
+class Obj:
+    """One annotated object. ``members`` is non-empty for a crowd region (COCO ``iscrowd=1``)."""
+
+    shape: str
+    colour: str
+    label: str
+    box: Box  # x1, y1, x2, y2 in pixels of the original image
+    members: tuple[Box, ...] = ()
+
+    @property
+    def crowd(self) -> bool:
+        return bool(self.members)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One image: its size, rendering seed and objects in drawing order (later ones occlude earlier)."""
+
+    key: str
+    seed: int
+    width: int
+    height: int
+    objects: tuple[Obj, ...]
+
+    def render(self) -> Image.Image:
+        img = background(np.random.default_rng(self.seed), self.width, self.height)
+        for o in self.objects:
+            for box in o.members or (o.box,):
+                draw(img, o.shape, o.colour, box)
+        return img
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A referring expression: ``targets`` index ``Scene.objects``; empty = no target (gRefCOCO)."""
+
+    scene: int
+    targets: tuple[int, ...]
+    sentences: tuple[str, ...]
+    split: str
+
+
+@dataclass(frozen=True)
+class Region:
+    """A Visual Genome region description; ``obj`` is None for a whole-image region."""
+
+    obj: int | None
+    box: tuple[int, int, int, int]  # x, y, width, height (integers, as in VG)
+    phrase: str
+
+
+@dataclass
+class World:
+    seed: int
+    images: int
+    coco: dict[str, list[Scene]] = field(default_factory=dict)
+    odinw: dict[str, dict[str, list[Scene]]] = field(default_factory=dict)
+    odinw_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    v3det: dict[str, list[Scene]] = field(default_factory=dict)
+    v3det_categories: tuple[str, ...] = ()
+    refer_scenes: list[Scene] = field(default_factory=list)
+    refs: dict[str, list[Ref]] = field(default_factory=dict)
+    vg_scenes: list[Scene] = field(default_factory=list)
+    vg_regions: list[list[Region]] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        """Number of images per source (for summaries)."""
+        return {
+            "coco": sum(len(s) for s in self.coco.values()),
+            "odinw": sum(len(s) for sets in self.odinw.values() for s in sets.values()),
+            "v3det": sum(len(s) for s in self.v3det.values()),
+            "refer": len(self.refer_scenes),
+            "vg": len(self.vg_scenes),
+        }
+
+
+# ---------------------------------------------------------------- scenes
+
+
+def _iou(a: Box, b: Box) -> tuple[float, float]:
+    """IoU and intersection over the smaller box."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0, 0.0
+    inter = iw * ih
+    aa, ab = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    return inter / (aa + ab - inter), inter / min(aa, ab)
+
+
+def _fits(box: Box, placed: list[Box], max_iou: float = 0.3, max_cover: float = 0.5) -> bool:
+    return all(iou <= max_iou and cover <= max_cover for iou, cover in (_iou(box, p) for p in placed))
+
+
+def _sample_box(rng: np.random.Generator, shape: str, width: int, height: int, max_side: float) -> Box | None:
+    lo, hi = SHAPES[shape][0]
+    aspect = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    if rng.random() < 0.12:  # tiny objects
+        side = rng.uniform(4.0, 11.0)
+    else:
+        side = math.exp(rng.uniform(math.log(12.0), math.log(max(13.0, max_side))))
+    w, h = side * math.sqrt(aspect), side / math.sqrt(aspect)
+    if w > width - 2 or h > height - 2:
+        return None
+    x1, y1 = rng.uniform(1, width - 1 - w), rng.uniform(1, height - 1 - h)
+    return (round(x1, 2), round(y1, 2), round(x1 + w, 2), round(y1 + h, 2))
+
+
+def _crowd(rng: np.random.Generator, shape: str, colour: str, label: str, width: int, height: int,
+           placed: list[Box]) -> Obj | None:
+    """A cluster of 5-12 tiny same-kind shapes annotated as one crowd region."""
+    side = rng.uniform(40, 90)
+    if side > min(width, height) - 4:
+        return None
+    x0, y0 = rng.uniform(2, width - 2 - side), rng.uniform(2, height - 2 - side)
+    members = []
+    for _ in range(int(rng.integers(5, 13))):
+        s = rng.uniform(4, 9)
+        x, y = x0 + rng.uniform(0, side - s), y0 + rng.uniform(0, side - s)
+        members.append((round(x, 2), round(y, 2), round(x + s, 2), round(y + s, 2)))
+    arr = np.array(members)
+    box = (float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max()))
+    if not _fits(box, placed, 0.0, 0.0):
+        return None
+    return Obj(shape, colour, label, box, tuple(members))
+
+
+Item = tuple[str, str, str]  # shape, colour, label
+
+
+def make_scene(rng: np.random.Generator, key: str, items: list[Item], *, crowd: Item | None = None,
+               size: tuple[int, int] | None = None) -> Scene:
+    """Place ``items`` (and optionally one crowd region) at random in an image of random size.
+
+    Objects that find no place after 60 tries (limited overlap: IoU <= 0.3, at most half of the smaller
+    box covered) are left out; the returned scene holds exactly what is drawn.
+    """
+    width, height = size or (int(rng.integers(160, 641)), int(rng.integers(160, 641)))
+    max_side = min(0.45 * min(width, height), 1.1 * math.sqrt(width * height / max(len(items), 1)))
+    placed: list[Box] = []
+    objects: list[Obj] = []
+    if crowd is not None:
+        c = _crowd(rng, *crowd, width, height, placed)
+        if c is not None:
+            objects.append(c)
+            placed.append(c.box)
+    for shape, colour, label in items:
+        for _ in range(60):
+            box = _sample_box(rng, shape, width, height, max_side)
+            if box is not None and _fits(box, placed):
+                objects.append(Obj(shape, colour, label, box))
+                placed.append(box)
+                break
+    order = rng.permutation(len(objects))
+    return Scene(key, int(rng.integers(0, 2**31)), width, height, tuple(objects[i] for i in order))
+
+
+def sample_count(rng: np.random.Generator, *, hard_share: float, empty_share: float, hi: int = 40) -> int:
+    """0 with ``empty_share``; else hard (11..hi) with ``hard_share``; else easy (1..10)."""
+    u = rng.random()
+    if u < empty_share:
+        return 0
+    if u < empty_share + (1 - empty_share) * hard_share:
+        return int(rng.integers(HARD_MIN, hi + 1))
+    return int(rng.integers(1, HARD_MIN))
+
+
+def _items(rng: np.random.Generator, n: int, shapes: tuple[str, ...], colours: tuple[str, ...],
+           label=lambda shape, colour: shape) -> list[Item]:
+    out = []
+    for _ in range(n):
+        s, c = shapes[int(rng.integers(len(shapes)))], colours[int(rng.integers(len(colours)))]
+        out.append((s, c, label(s, c)))
+    return out
+
+
+# ---------------------------------------------------------------- referring expressions
+
+_LOCATION = {
+    "left": ("{c} {s} on the left", "left {c} {s}"),
+    "right": ("{c} {s} on the right", "right {c} {s}"),
+    "top": ("{c} {s} at the top", "top {c} {s}"),
+    "bottom": ("{c} {s} at the bottom", "bottom {c} {s}"),
+}
+_SIZE = {"biggest": ("biggest {c} {s}", "the largest {c} {s}"), "smallest": ("smallest {c} {s}", "the tiniest {c} {s}")}
+_LONG = {
+    "left": "the {c} {s} that is furthest to the left",
+    "right": "the {c} {s} that is furthest to the right",
+    "top": "the {c} {s} closest to the top of the picture",
+    "bottom": "the {c} {s} closest to the bottom of the picture",
+    "biggest": "the largest of the {c} {p}",
+    "smallest": "the smallest of the {c} {p}",
+}
+
+
+def _centre(b: Box) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+
+def _area(b: Box) -> float:
+    return (b[2] - b[0]) * (b[3] - b[1])
+
+
+def relations(scene: Scene, target: int) -> list[str]:
+    """Relations that single out ``target`` among the objects of the same colour and shape.
+
+    left/right/top/bottom need a margin of 10% of the image side to the nearest rival; biggest/smallest
+    need an area ratio of 1.8.
+    """
+    t = scene.objects[target]
+    rivals = [o for i, o in enumerate(scene.objects) if i != target and (o.shape, o.colour) == (t.shape, t.colour)]
+    if not rivals:
+        return []
+    (tx, ty), others = _centre(t.box), [_centre(o.box) for o in rivals]
+    mx, my = 0.1 * scene.width, 0.1 * scene.height
+    rel = []
+    if all(tx < ox - mx for ox, _ in others):
+        rel.append("left")
+    if all(tx > ox + mx for ox, _ in others):
+        rel.append("right")
+    if all(ty < oy - my for _, oy in others):
+        rel.append("top")
+    if all(ty > oy + my for _, oy in others):
+        rel.append("bottom")
+    areas = [_area(o.box) for o in rivals]
+    if _area(t.box) > 1.8 * max(areas):
+        rel.append("biggest")
+    if _area(t.box) * 1.8 < min(areas):
+        rel.append("smallest")
+    return rel
+
+
+def _grid_region(scene: Scene, box: Box) -> str:
+    x, y = _centre(box)
+    col = ("left", "middle", "right")[min(2, int(3 * x / scene.width))]
+    row = ("upper", "middle", "lower")[min(2, int(3 * y / scene.height))]
+    return "centre" if row == col == "middle" else (f"{row} {col}" if "middle" not in (row, col) else
+                                                    (col if row == "middle" else row))
+
+
+def describe(scene: Scene, target: int, style: str) -> list[str]:
+    """Unambiguous expressions for ``target`` in ``style``: ``refcoco`` (short, location words allowed),
+    ``refcoco+`` (appearance only, no location words) or ``refcocog`` (long sentences). Empty when the
+    object cannot be singled out in that style."""
+    t = scene.objects[target]
+    if t.crowd:
+        return []
+    c, s, p = t.colour, t.shape, SHAPES[t.shape][1]
+    counts = Counter((o.shape, o.colour) for o in scene.objects if not o.crowd)
+    shape_unique = sum(n for (sh, _), n in counts.items() if sh == s) == 1
+    if style == "refcocog":
+        if counts[(s, c)] == 1:
+            return [f"a {c} {s} in the {_grid_region(scene, t.box)} part of the picture"]
+        return [_LONG[r].format(c=c, s=s, p=p) for r in relations(scene, target)[:2]]
+    if shape_unique:
+        return [s, f"the {c} {s}"]
+    if counts[(s, c)] == 1:
+        return [f"{c} {s}", f"the {c} {s}"]
+    rel = [r for r in relations(scene, target) if style == "refcoco" or r in _SIZE]
+    return [form.format(c=c, s=s) for r in rel[:1] for form in {**_LOCATION, **_SIZE}[r]]
+
+
+def _multi_refs(rng: np.random.Generator, scene: Scene) -> list[tuple[tuple[int, ...], str]]:
+    """gRefCOCO-style expressions: several targets, one target, or none."""
+    objs = [(i, o) for i, o in enumerate(scene.objects) if not o.crowd]
+    out: list[tuple[tuple[int, ...], str]] = []
+    for c in COLOUR_NAMES:
+        idx = tuple(i for i, o in objs if o.colour == c)
+        if len(idx) >= 2:
+            out.append((idx, f"all {c} shapes"))
+    for s in COCO_SHAPES:
+        idx = tuple(i for i, o in objs if o.shape == s)
+        if len(idx) >= 2:
+            out.append((idx, f"all {SHAPES[s][1]}"))
+        for c in COLOUR_NAMES:
+            both = tuple(i for i in idx if scene.objects[i].colour == c)
+            if len(both) >= 2:
+                out.append((both, f"{c} {SHAPES[s][1]}"))
+    for i, _ in objs:
+        out.extend(((i,), e) for e in describe(scene, i, "refcoco")[:1])
+    present = {(o.shape, o.colour) for _, o in objs}
+    absent = [(s, c) for s in COCO_SHAPES for c in COLOUR_NAMES if (s, c) not in present]
+    if absent:
+        s, c = absent[int(rng.integers(len(absent)))]
+        out.append(((), f"the {c} {s}"))
+    keep = sorted(rng.permutation(len(out))[:5].tolist())
+    return [out[k] for k in keep]
+
+
+def _split(i: int, splits: tuple[str, ...], weights: tuple[float, ...]) -> str:
+    u = ((i * 2654435761) % 2**32) / 2**32  # a fixed scramble of the index
+    acc = 0.0
+    for name, w in zip(splits, weights, strict=True):
+        acc += w
+        if u < acc:
+            return name
+    return splits[-1]
+
+
+def _casing(rng: np.random.Generator, sentence: str) -> str:
+    """Raw sentences as typed by annotators: sometimes capitalised, sometimes all caps."""
+    u = rng.random()
+    return sentence.upper() if u < 0.15 else sentence[:1].upper() + sentence[1:] if u < 0.5 else sentence
+
+
+# ---------------------------------------------------------------- the world
+
+
+def build_world(seed: int = 0, images: int = 200) -> World:
+    """The whole synthetic world for ``seed``; ``images`` = number of COCO train images (other sources scale)."""
+    if images < 1:
+        raise ValueError("images must be >= 1")
+    w = World(seed=seed, images=images)
+
+    # COCO: 8 shape categories, 1-40 objects, some empty images, some crowd regions
+    n_val = max(8, images // 4)
+    for si, (split, n) in enumerate((("train2017", images), ("val2017", n_val))):
+        scenes = []
+        for i in range(n):
+            rng = _rng(seed, "coco", si, i)
+            count = sample_count(rng, hard_share=0.45, empty_share=0.06)
+            crowd = None
+            if count and i % 10 == 3:  # every tenth image holds one crowd region
+                s = COCO_SHAPES[int(rng.integers(len(COCO_SHAPES)))]
+                crowd = (s, COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], s)
+            items = _items(rng, count - (crowd is not None), COCO_SHAPES, COLOUR_NAMES)
+            scenes.append(make_scene(rng, f"coco/{split}/{i}", items, crowd=crowd))
+        w.coco[split] = scenes
+
+    # ODinW: every set of the layout table, each with its own small category set
+    k = max(3, images // 25)
+    all_shapes = tuple(SHAPES)
+    for oi, name in enumerate(ODINW_SETS):
+        crng = _rng(seed, "odinw-cats", oi)
+        n_cat = 8 if name == "PascalVOC" else int(crng.integers(1, 5))
+        shapes = tuple(all_shapes[j] for j in sorted(crng.permutation(len(all_shapes))[:n_cat]))
+        cap = oi % 2 == 1  # Roboflow exports often capitalise class names
+        w.odinw_categories[name] = tuple(s.capitalize() if cap else s for s in shapes)
+        splits = {}
+        for si, (split, n) in enumerate((("train", k), ("valid", k), ("test", max(2, k // 2)))):
+            scenes = []
+            for i in range(n):
+                rng = _rng(seed, "odinw", oi, si, i)
+                count = sample_count(rng, hard_share=0.2, empty_share=0.05, hi=25)
+                items = _items(rng, count, shapes, COLOUR_NAMES,
+                               lambda s, c, cap=cap: s.capitalize() if cap else s)
+                scenes.append(make_scene(rng, f"odinw/{name}/{split}/{i}", items))
+            splits[split] = scenes
+        w.odinw[name] = splits
+
+    # V3Det: many categories (colour x shape), category-centric images
+    crng = _rng(seed, "v3det-cats", 0)
+    combos = [f"{c} {s}" for s in all_shapes for c in COLOUR_NAMES]
+    w.v3det_categories = tuple(combos[j] for j in crng.permutation(len(combos)))
+    for si, (split, n) in enumerate((("train", max(8, images // 2)), ("val", max(4, images // 8)))):
+        scenes = []
+        for i in range(n):
+            rng = _rng(seed, "v3det", si, i)
+            cats = [w.v3det_categories[int(rng.integers(len(combos)))]]
+            if rng.random() < 0.35:
+                cats.append(w.v3det_categories[int(rng.integers(len(combos)))])
+            items = []
+            for j, cat in enumerate(cats):
+                colour, shape = cat.split(" ")
+                items += [(shape, colour, cat)] * int(rng.integers(1, 9 if j == 0 else 4))
+            scenes.append(make_scene(rng, f"v3det/{split}/{i}", items))
+        w.v3det[split] = scenes
+
+    # RefCOCO / RefCOCO+ / RefCOCOg / gRefCOCO: few shapes and colours per image, so that many objects
+    # need a location or size word to be singled out
+    w.refs = {"refcoco": [], "refcoco+": [], "refcocog": [], "grefcoco": []}
+    for i in range(max(12, images // 2)):
+        rng = _rng(seed, "refer", i)
+        shapes = tuple(rng.choice(COCO_SHAPES, size=int(rng.integers(1, 4)), replace=False).tolist())
+        colours = tuple(rng.choice(COLOUR_NAMES, size=int(rng.integers(1, 4)), replace=False).tolist())
+        scene = make_scene(rng, f"refer/{i}", _items(rng, int(rng.integers(2, 10)), shapes, colours))
+        w.refer_scenes.append(scene)
+        unc = _split(i, ("train", "val", "testA", "testB"), (0.6, 0.15, 0.125, 0.125))
+        umd = _split(i, ("train", "val", "test"), (0.7, 0.15, 0.15))
+        for style, split in (("refcoco", unc), ("refcoco+", unc), ("refcocog", umd)):
+            for t in range(len(scene.objects)):
+                sents = describe(scene, t, style)
+                if sents:
+                    w.refs[style].append(Ref(i, (t,), tuple(_casing(rng, s) for s in sents), split))
+        for targets, sent in _multi_refs(rng, scene):
+            w.refs["grefcoco"].append(Ref(i, targets, (_casing(rng, sent),), unc))
+
+    # Visual Genome: one phrase per (colour, shape) and image, so same-kind objects share it
+    # (multi-object phrases); some near-duplicate regions and whole-image regions, as in VG
+    for i in range(max(8, images // 2)):
+        rng = _rng(seed, "vg", i)
+        shapes = tuple(rng.choice(all_shapes, size=3, replace=False).tolist())
+        colours = tuple(rng.choice(COLOUR_NAMES, size=2, replace=False).tolist())
+        scene = make_scene(rng, f"vg/{i}", _items(rng, int(rng.integers(1, 13)), shapes, colours))
+        forms = ("{c} {s}", "a {c} {s}", "{c} {s} on a grey background")
+        phrase = {k: forms[int(rng.integers(len(forms)))].format(c=k[1], s=k[0])
+                  for k in sorted({(o.shape, o.colour) for o in scene.objects})}
+        regions = []
+        for j, o in enumerate(scene.objects):
+            regions.append(Region(j, vg_box(o.box), phrase[(o.shape, o.colour)]))
+            if rng.random() < 0.2 and min(o.box[2] - o.box[0], o.box[3] - o.box[1]) >= 20:
+                dx, dy = (int(v) for v in rng.integers(-1, 2, size=2))
+                x, y, bw, bh = vg_box(o.box)
+                regions.append(Region(j, (max(0, x + dx), max(0, y + dy), bw, bh), phrase[(o.shape, o.colour)]))
+        if rng.random() < 0.5:
+            regions.append(Region(None, (0, 0, scene.width, scene.height), "colourful shapes on a grey background"))
+        w.vg_scenes.append(scene)
+        w.vg_regions.append(regions)
+    return w
+
+
+def vg_box(box: Box) -> tuple[int, int, int, int]:
+    """Integer x, y, width, height enclosing ``box`` (Visual Genome stores integer regions)."""
+    x, y = math.floor(box[0]), math.floor(box[1])
+    return x, y, math.ceil(box[2]) - x, math.ceil(box[3]) - y
