@@ -6,8 +6,11 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from visionr1.errors import VisionR1Error
 
@@ -54,6 +57,33 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_output(path: str | Path | None) -> Iterator[IO[str]]:
+    """A text stream for ``path`` that appears there only if the block completes (``None``: standard output).
+
+    Written to ``<path>.tmp`` and renamed at the end; on any error the temporary file is removed, so an
+    interrupted or failed run never leaves a partial output behind.
+    """
+    if path is None:
+        yield sys.stdout
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise VisionR1Error(f"output {path} is a directory")
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        f = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below on every path
+    except OSError as exc:
+        raise VisionR1Error(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with f:
+            yield f
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 

@@ -1,0 +1,201 @@
+"""``visionr1 reward``: score completions with the Vision-R1 reward, or explain one case."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from visionr1.cli import console
+from visionr1.errors import VisionR1Error
+
+BATCH = 256  # lines scored together (the vectorised path of score_batch)
+
+app = typer.Typer(help="The criteria-driven reward: score completions (JSONL) or explain one case.",
+                  no_args_is_help=True, rich_markup_mode="markdown")
+
+Input = Annotated[Path, typer.Argument(help="JSONL of {completion, gt, width, height[, input_width, input_height, "
+                                            "step]}; '-' reads standard input.")]
+Preset = Annotated[str, typer.Option(help="paper (the paper's equations) or official (the released code).")]
+Family = Annotated[str, typer.Option(help="Model family of the completions.")]
+Step = Annotated[int | None, typer.Option(help="Training step for the threshold schedule (a line's 'step' wins).")]
+TotalSteps = Annotated[int | None, typer.Option(help="Total training steps (for --switch).")]
+Switch = Annotated[float | None, typer.Option(help="STEP: phase-2 thresholds from this fraction of the total "
+                                                   "steps (default 1.0 = never; 0.5 for griffon-g).")]
+NoDiff = Annotated[bool, typer.Option("--no-differentiation", help="Ablation: f(x) = x instead of Eq. 8.")]
+NoRefine = Annotated[bool, typer.Option("--no-refinement", help="Ablation: phase-1 thresholds throughout.")]
+Count = Annotated[bool, typer.Option("--count-reward", help="Ablation: recall replaced by 1[M = N].")]
+Matcher = Annotated[str, typer.Option(help="box (IoU only) or box+label.")]
+Adaptive = Annotated[bool, typer.Option("--adaptive", help="official preset: switch thresholds at step 1500.")]
+MinPixels = Annotated[int, typer.Option(help="Image processor min_pixels (for smart_resize).")]
+MaxPixels = Annotated[int, typer.Option(help="Image processor max_pixels (for smart_resize).")]
+
+
+def _config(preset, family, switch, no_differentiation, no_refinement, count_reward, matcher, adaptive,
+            min_pixels, max_pixels):
+    from visionr1.rewards import RewardConfig
+
+    return RewardConfig(preset=preset, family=family, switch=switch, differentiation=not no_differentiation,
+                        refinement=not no_refinement, count_reward=count_reward, matcher=matcher, adaptive=adaptive,
+                        min_pixels=min_pixels, max_pixels=max_pixels)
+
+
+@contextmanager
+def _open_input(path: Path):
+    if str(path) == "-":
+        yield sys.stdin, "<stdin>"
+        return
+    if not path.is_file():
+        raise VisionR1Error(f"input file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    with open(path, encoding="utf-8") as f:
+        yield f, str(path)
+
+
+@app.command("score")
+def score_cmd(
+    input: Input,
+    output: Annotated[Path | None, typer.Option(help="Output JSONL (default: standard output).")] = None,
+    preset: Preset = "paper",
+    family: Family = "qwen2.5-vl",
+    step: Step = None,
+    total_steps: TotalSteps = None,
+    switch: Switch = None,
+    no_differentiation: NoDiff = False,
+    no_refinement: NoRefine = False,
+    count_reward: Count = False,
+    matcher: Matcher = "box",
+    adaptive: Adaptive = False,
+    min_pixels: MinPixels = 3136,
+    max_pixels: MaxPixels = 401408,
+    details: Annotated[bool, typer.Option("--details", help="Add the parsed boxes and the matching.")] = False,
+) -> None:
+    """Score each line of INPUT: the line is written back with `"rewards": {format, recall, precision, total}`.
+    A malformed line stops with an error naming its line number (exit code 2)."""
+    from visionr1.io import atomic_output
+    from visionr1.rewards import score_batch
+    from visionr1.rewards.cases import read_cases
+
+    config = _config(preset, family, switch, no_differentiation, no_refinement, count_reward, matcher, adaptive,
+                     min_pixels, max_pixels)
+    sums, n = [0.0, 0.0, 0.0, 0.0], 0
+    with atomic_output(output) as out, _open_input(input) as (stream, name):
+
+        def flush(cases) -> None:
+            nonlocal n
+            results = score_batch([c.completion for c in cases], [c.gt for c in cases], [c.width for c in cases],
+                                  [c.height for c in cases],
+                                  steps=[c.step if c.step is not None else (step or 0) for c in cases],
+                                  total_steps=total_steps, input_sizes=[c.input_size for c in cases],
+                                  config=config, details=details)
+            for case, terms in zip(cases, results, strict=True):
+                record = dict(case.record)
+                record["rewards"] = terms.as_dict()
+                if details:
+                    record["details"] = terms.details
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                for k, v in enumerate(terms.as_dict().values()):
+                    sums[k] += v
+            n += len(cases)
+
+        pending = []
+        for case in read_cases(stream, name):
+            pending.append(case)
+            if len(pending) == BATCH:
+                flush(pending)
+                pending = []
+        if pending:
+            flush(pending)
+    table = Table(title=f"{n} completions scored ({config.preset} preset, {config.family})")
+    for col in ("format", "recall", "precision", "total"):
+        table.add_column(f"mean {col}", justify="right")
+    table.add_row(*(f"{s / n:.4f}" if n else "-" for s in sums))
+    console.err.print(table)
+
+
+@app.command("explain")
+def explain_cmd(
+    input: Input,
+    line: Annotated[int, typer.Option(min=1, help="Line number of the case to explain (1-based).")] = 1,
+    preset: Preset = "paper",
+    family: Family = "qwen2.5-vl",
+    step: Step = None,
+    total_steps: TotalSteps = None,
+    switch: Switch = None,
+    no_differentiation: NoDiff = False,
+    no_refinement: NoRefine = False,
+    count_reward: Count = False,
+    matcher: Matcher = "box",
+    adaptive: Adaptive = False,
+    min_pixels: MinPixels = 3136,
+    max_pixels: MaxPixels = 401408,
+) -> None:
+    """Show how one case is scored: parsed boxes, matches with their IoU, thresholds and each reward term."""
+    from visionr1.rewards import score
+    from visionr1.rewards.cases import parse_case
+
+    config = _config(preset, family, switch, no_differentiation, no_refinement, count_reward, matcher, adaptive,
+                     min_pixels, max_pixels)
+    with _open_input(input) as (stream, name):
+        text = next(islice(stream, line - 1, None), None)
+    if text is None:
+        raise VisionR1Error(f"{name} has no line {line}")
+    try:
+        case = parse_case(text, line)
+    except ValueError as exc:
+        raise VisionR1Error(f"{name}:{line}: {exc}") from None
+    terms = score(case.completion, case.gt, case.width, case.height,
+                  step=case.step if case.step is not None else (step or 0), total_steps=total_steps,
+                  input_size=case.input_size, config=config, details=True)
+    _print_explanation(case, terms, config)
+
+
+def _print_explanation(case, terms, config) -> None:
+    d = terms.details
+    out = console.out
+    head = Table(title=f"{case.line}: {config.preset} preset, {config.family}", show_header=False)
+    head.add_column("", style="bold")
+    head.add_column("")
+    head.add_row("image / model input", f"{case.width}x{case.height} / {d['input_size'][0]}x{d['input_size'][1]}")
+    if config.preset == "paper":
+        th = d["thresholds"]
+        head.add_row("phase / thresholds", f"{d['phase']}: ξ0={th['xi0']} ξ1={th['xi1']} ξ2={th['xi2']}")
+        head.add_row("template / content", f"{d['template_ok']} / {d['content_ok']}"
+                     + (f" ({d['reason']})" if d["reason"] else ""))
+    else:
+        head.add_row("recall threshold / precision bounds", f"{d['recall_threshold']} / {d['precision_bounds']}")
+    head.add_row("completion", repr(case.completion[:300]) + ("…" if len(case.completion) > 300 else ""))
+    out.print(head)
+
+    gt = Table(title=f"ground truth (N = {len(case.gt)})")
+    for col in ("#", "label", "bbox (original px)"):
+        gt.add_column(col)
+    for i, g in enumerate(case.gt):
+        gt.add_row(str(i), g["label"], str([round(v, 2) for v in g["bbox"]]))
+    out.print(gt)
+
+    preds = Table(title=f"predictions (M = {len(d['predictions'])})")
+    for col in ("#", "label", "bbox (model space)", "bbox (original px)"):
+        preds.add_column(col)
+    for i, p in enumerate(d["predictions"]):
+        preds.add_row(str(i), str(p["label"]), str(p["bbox_model"]), str(p.get("bbox", "")))
+    out.print(preds)
+
+    matches = Table(title="matches (Hungarian)")
+    keys = [k for k in (d["matches"][0] if d["matches"] else {}) if k not in ("pred", "gt")]
+    for col in ("pred", "gt", *keys):
+        matches.add_column(col, justify="right")
+    for m in d["matches"]:
+        matches.add_row(*(str(m[k]) for k in ("pred", "gt", *keys)))
+    out.print(matches)
+
+    result = Table(title="reward")
+    for col in ("format", "recall", "precision", "total"):
+        result.add_column(col, justify="right")
+    result.add_row(*(f"{v:.4f}" for v in terms.as_dict().values()))
+    out.print(result)

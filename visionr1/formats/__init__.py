@@ -1,0 +1,10 @@
+"""Coordinate spaces, output formats and input resizing of each model family (SPEC §1).
+
+The only package that knows how a model family writes boxes; everything else works in original pixels.
+"""
+
+from visionr1.formats.adapters import FAMILIES, Adapter, Geometry, Parsed, get_adapter, normalize_label
+from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize
+
+__all__ = ["FAMILIES", "MAX_PIXELS", "MIN_PIXELS", "Adapter", "Geometry", "Parsed", "get_adapter",
+           "normalize_label", "smart_resize"]

@@ -1,0 +1,35 @@
+"""``smart_resize``: the model input size of Qwen2-VL / Qwen2.5-VL style image processors."""
+
+from __future__ import annotations
+
+import math
+
+# Training defaults of the paper / released code (SPEC §1)
+MIN_PIXELS = 3136  # 4 * 28 * 28
+MAX_PIXELS = 401408  # 512 * 28 * 28
+
+
+def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MIN_PIXELS,
+                 max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of the model input: both multiples of ``factor`` (at least ``factor``), area within
+    ``[min_pixels, max_pixels]``, aspect ratio kept as closely as possible.
+
+    Identical to ``transformers``' Qwen2-VL image processor (``image_grid_thw * 14``), including Python's
+    round-half-to-even when snapping to the factor.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    ratio = max(height, width) / min(height, width)
+    if ratio > 200:
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {ratio}")
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
