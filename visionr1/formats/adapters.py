@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
+from operator import attrgetter
 from typing import NamedTuple
 
 import msgspec
@@ -42,21 +43,31 @@ class Geometry:
     input_height: int
 
 
+class Box(msgspec.Struct, gc=False):
+    """One box as written: 4 model-space numbers and a label. Decoding a template-valid qwen list yields
+    these directly (other keys are ignored; a missing key or a non-number fails the decode)."""
+
+    bbox_2d: tuple[float, float, float, float]
+    label: str
+
+
 class Read(NamedTuple):
     """What one text says, before any coordinate math.
 
     ``typed_ok``: every item was read with 4 numbers of the right type (the type part of f_cont).
-    ``coords`` holds a sequence of 4 model-space numbers per item that had 4 numbers, not yet filtered for
-    finiteness or positive area; ``index`` maps boxes to item numbers when items were skipped (None = identity).
+    ``boxes`` holds each item that had 4 numbers, not yet filtered for finiteness or positive area;
+    ``index`` maps boxes to item numbers when items were skipped (None = identity).
     """
 
     template_ok: bool
     typed_ok: bool
     reason: str | None
-    coords: list
-    labels: list
+    boxes: list
     n_items: int
     index: list | None = None
+
+
+_COORDS, _LABEL_OF = attrgetter("bbox_2d"), attrgetter("label")
 
 
 @dataclass(frozen=True)
@@ -189,9 +200,9 @@ class Adapter:
         """
         reads = [self.read(t) for t in texts]
         n = len(reads)
-        counts = np.fromiter((len(r.labels) for r in reads), dtype=np.int64, count=n)
-        flat = list(chain.from_iterable(chain.from_iterable(r.coords for r in reads)))
-        arr = np.array(flat, dtype=np.float64).reshape(-1, 4)
+        counts = np.fromiter((len(r.boxes) for r in reads), dtype=np.int64, count=n)
+        boxes = list(chain.from_iterable(r.boxes for r in reads))
+        arr = np.array(list(chain.from_iterable(map(_COORDS, boxes))), dtype=np.float64).reshape(-1, 4)
         owner = np.repeat(np.arange(n), counts)
         size = np.array([(g.width, g.height, g.input_width, g.input_height) for g in geos],
                         dtype=np.float64).reshape(-1, 4).T
@@ -208,7 +219,7 @@ class Adapter:
             if reasons[k] is None:
                 rows = owner == k
                 reasons[k] = self._range_reason(reads[k], arr[rows], keep[rows], inside[rows], geos[k])
-        labels = list(chain.from_iterable(r.labels for r in reads))
+        labels = list(map(_LABEL_OF, boxes))
         if not keep.all():
             arr, owner, geo_arr = arr[keep], owner[keep], geo_arr[keep]
             labels = [lab for lab, k in zip(labels, keep.tolist(), strict=True) if k]
@@ -248,14 +259,7 @@ _BBOX = re.compile(r"""["']bbox_2d["']\s*:\s*\[([^\[\]]*)\]""")
 _LABEL = re.compile(r"""["']label["']\s*:\s*(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)')""")
 
 
-class _Item(msgspec.Struct, gc=False):
-    """A template-valid qwen item: exactly 4 JSON numbers and a string label (other keys are ignored)."""
-
-    bbox_2d: tuple[float, float, float, float]
-    label: str
-
-
-_DECODE_ITEMS = msgspec.json.Decoder(list[_Item]).decode
+_DECODE_ITEMS = msgspec.json.Decoder(list[Box]).decode
 
 
 def _unfence(s: str) -> str | None:
@@ -267,7 +271,7 @@ def _unfence(s: str) -> str | None:
     return s[7:-3].strip()
 
 
-def _strict(text: str) -> list[_Item] | None:
+def _strict(text: str) -> list[Box] | None:
     """Items of a template-valid JSON list (decoded and type-checked in C), or None."""
     try:
         return _DECODE_ITEMS(text)
@@ -275,7 +279,7 @@ def _strict(text: str) -> list[_Item] | None:
         return None
 
 
-def _recover_strict(s: str) -> list[_Item] | None:
+def _recover_strict(s: str) -> list[Box] | None:
     """Well-formed items inside a non-template answer, tried in C before the item-by-item scan: the list
     inside prose, a truncated list closed after its last complete item, objects without the list brackets,
     Python quotes."""
@@ -316,14 +320,14 @@ def _scan_items(text: str) -> list[dict]:
     return items
 
 
-def _items_read(items: list[_Item], template_ok: bool, reason: str | None) -> Read:
-    return Read(template_ok, True, reason, [it.bbox_2d for it in items], [it.label for it in items], len(items))
+def _items_read(items: list[Box], template_ok: bool, reason: str | None) -> Read:
+    return Read(template_ok, True, reason, items, len(items))
 
 
 def _itemwise_read(items: list, template_ok: bool, reason: str | None) -> Read:
     """Item by item, for anything that is not a clean list: strings as numbers, missing keys, junk."""
     typed_ok = True
-    coords, labels, index = [], [], []
+    boxes, index = [], []
     for i, it in enumerate(items):
         if type(it) is not dict:
             if template_ok:
@@ -343,10 +347,9 @@ def _itemwise_read(items: list, template_ok: bool, reason: str | None) -> Read:
             continue
         if typed_ok and not all(strict for _, strict in vals):
             typed_ok, reason = False, reason or f"item {i}: bbox_2d has numbers written as strings"
-        coords.append([v for v, _ in vals])
-        labels.append(label)
+        boxes.append(Box(tuple(v for v, _ in vals), label))
         index.append(i)
-    return Read(template_ok, typed_ok, reason, coords, labels, len(items), index)
+    return Read(template_ok, typed_ok, reason, boxes, len(items), index)
 
 
 class QwenJSON(Adapter):
@@ -373,7 +376,7 @@ class QwenJSON(Adapter):
         s = text.strip() if isinstance(text, str) else ""
         body = _unfence(s)
         if body == "":
-            return Read(True, True, None, [], [], 0)
+            return Read(True, True, None, [], 0)
         items = _strict(body) if body is not None else None
         if items is not None:  # the common case: a template-valid list
             return _items_read(items, True, None)
@@ -418,13 +421,13 @@ class GriffonG(Adapter):
     def read(self, text: str) -> Read:
         s = text.strip() if isinstance(text, str) else ""
         if s in ("", "None"):
-            return Read(True, True, None, [], [], 0)
+            return Read(True, True, None, [], 0)
         matches = [_GRIFFON_ITEM.fullmatch(p) for p in s.split("&")]
         template_ok = all(m is not None and m.group(1).strip() for m in matches)
         reason = None if template_ok else "not label-[x1,y1,x2,y2] items joined by '&'"
         found = matches if template_ok else list(_GRIFFON_ITEM.finditer(s))
         typed_ok = template_ok
-        coords, labels, index = [], [], []
+        boxes, index = [], []
         for i, m in enumerate(found):
             raw = [v.strip() for v in m.group(2).split(",")]
             vals = [_number(v)[0] for v in raw] if len(raw) == 4 else None
@@ -434,10 +437,9 @@ class GriffonG(Adapter):
                 continue
             if typed_ok and not all(_THREE_DECIMALS.fullmatch(v) for v in raw):
                 typed_ok, reason = False, f"item {i}: coordinates must be written with 3 decimals"
-            coords.append(vals)
-            labels.append(m.group(1).strip())
+            boxes.append(Box(tuple(vals), m.group(1).strip()))
             index.append(i)
-        return Read(template_ok, typed_ok, reason, coords, labels, len(found), index)
+        return Read(template_ok, typed_ok, reason, boxes, len(found), index)
 
 
 ADAPTERS: dict[str, Adapter] = {
