@@ -29,10 +29,10 @@ def score_paper_batch(completions: Sequence[str], gts: Sequence[Sequence[Mapping
     gt_boxes = np.array([v for gt in gts for g in gt for v in g["bbox"]], dtype=np.float64).reshape(-1, 4)
     pl = gl = None
     if config.matcher == "box+label" or details:  # labels do not enter the box matcher
-        ids: dict[str, int] = {}
-        pl = np.array([ids.setdefault(normalize_label(x), len(ids)) for x in pb.labels], dtype=np.int64)
-        gl = np.array([ids.setdefault(normalize_label(g["label"]), len(ids)) for gt in gts for g in gt],
-                      dtype=np.int64)
+        # label ids in sorted order of the label text, so that they never depend on the order of the boxes
+        names = [normalize_label(x) for x in pb.labels] + [normalize_label(g["label"]) for gt in gts for g in gt]
+        ids = np.unique(np.array(names, dtype=str), return_inverse=True)[1].astype(np.int64).reshape(-1)
+        pl, gl = ids[: len(pb.labels)], ids[len(pb.labels):]
     matches = match_batch(pb.boxes, pb.offsets, gt_boxes, gt_off, pl, gl, config.matcher)
 
     schedule = config.schedule
