@@ -105,3 +105,13 @@ def test_explain(cases, capsys):
     assert "has no line 99" in capsys.readouterr().err
     assert run_cli("reward", "explain", cases, "--line", 4) == 2  # the blank line
     assert ":4: not valid JSON" in capsys.readouterr().err
+
+
+def test_stdin_through_the_console_script():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "visionr1", "reward", "score", "-"], input=line() + "\n",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rewards"]["total"] == 3.0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+import typing
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -22,28 +25,52 @@ app = typer.Typer(help="The criteria-driven reward: score completions (JSONL) or
 
 Input = Annotated[Path, typer.Argument(help="JSONL of {completion, gt, width, height[, input_width, input_height, "
                                             "step]}; '-' reads standard input.")]
-Preset = Annotated[str, typer.Option(help="paper (the paper's equations) or official (the released code).")]
-Family = Annotated[str, typer.Option(help="Model family of the completions.")]
 Step = Annotated[int | None, typer.Option(help="Training step for the threshold schedule (a line's 'step' wins).")]
 TotalSteps = Annotated[int | None, typer.Option(help="Total training steps (for --switch).")]
-Switch = Annotated[float | None, typer.Option(help="STEP: phase-2 thresholds from this fraction of the total "
-                                                   "steps (default 1.0 = never; 0.5 for griffon-g).")]
-NoDiff = Annotated[bool, typer.Option("--no-differentiation", help="Ablation: f(x) = x instead of Eq. 8.")]
-NoRefine = Annotated[bool, typer.Option("--no-refinement", help="Ablation: phase-1 thresholds throughout.")]
-Count = Annotated[bool, typer.Option("--count-reward", help="Ablation: recall replaced by 1[M = N].")]
-Matcher = Annotated[str, typer.Option(help="box (IoU only) or box+label.")]
-Adaptive = Annotated[bool, typer.Option("--adaptive", help="official preset: switch thresholds at step 1500.")]
-MinPixels = Annotated[int, typer.Option(help="Image processor min_pixels (for smart_resize).")]
-MaxPixels = Annotated[int, typer.Option(help="Image processor max_pixels (for smart_resize).")]
+
+# Reward configuration options shared by every command of the group: (name, annotation, default).
+_CONFIG_OPTIONS = [
+    ("preset", Annotated[str, typer.Option(help="paper (the paper's equations) or official (the released code).")],
+     "paper"),
+    ("family", Annotated[str, typer.Option(help="Model family of the completions.")], "qwen2.5-vl"),
+    ("switch", Annotated[float | None, typer.Option(help="STEP: phase-2 thresholds from this fraction of the total "
+                                                         "steps (default 1.0 = never; 0.5 for griffon-g).")], None),
+    ("no_differentiation", Annotated[bool, typer.Option("--no-differentiation",
+                                                        help="Ablation: f(x) = x instead of Eq. 8.")], False),
+    ("no_refinement", Annotated[bool, typer.Option("--no-refinement",
+                                                   help="Ablation: phase-1 thresholds throughout.")], False),
+    ("count_reward", Annotated[bool, typer.Option("--count-reward",
+                                                  help="Ablation: recall replaced by 1[M = N].")], False),
+    ("matcher", Annotated[str, typer.Option(help="box (IoU only) or box+label.")], "box"),
+    ("adaptive", Annotated[bool, typer.Option("--adaptive",
+                                              help="official preset: switch thresholds at step 1500.")], False),
+    ("min_pixels", Annotated[int, typer.Option(help="Image processor min_pixels (for smart_resize).")], 3136),
+    ("max_pixels", Annotated[int, typer.Option(help="Image processor max_pixels (for smart_resize).")], 401408),
+]
 
 
-def _config(preset, family, switch, no_differentiation, no_refinement, count_reward, matcher, adaptive,
-            min_pixels, max_pixels):
-    from visionr1.rewards import RewardConfig
+def with_reward_config(command):
+    """Give ``command`` the reward configuration options and pass it the resulting ``config``."""
+    names = [name for name, _, _ in _CONFIG_OPTIONS]
 
-    return RewardConfig(preset=preset, family=family, switch=switch, differentiation=not no_differentiation,
-                        refinement=not no_refinement, count_reward=count_reward, matcher=matcher, adaptive=adaptive,
-                        min_pixels=min_pixels, max_pixels=max_pixels)
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        from visionr1.rewards import RewardConfig
+
+        o = {name: kwargs.pop(name) for name in names}
+        config = RewardConfig(preset=o["preset"], family=o["family"], switch=o["switch"],
+                              differentiation=not o["no_differentiation"], refinement=not o["no_refinement"],
+                              count_reward=o["count_reward"], matcher=o["matcher"], adaptive=o["adaptive"],
+                              min_pixels=o["min_pixels"], max_pixels=o["max_pixels"])
+        return command(config=config, **kwargs)
+
+    hints = typing.get_type_hints(command, include_extras=True)  # resolve the string annotations
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
+           if p.name != "config"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, annotation, default in _CONFIG_OPTIONS]
+    wrapper.__signature__ = inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra)
+    return wrapper
 
 
 @contextmanager
@@ -58,21 +85,13 @@ def _open_input(path: Path):
 
 
 @app.command("score")
+@with_reward_config
 def score_cmd(
     input: Input,
+    config,
     output: Annotated[Path | None, typer.Option(help="Output JSONL (default: standard output).")] = None,
-    preset: Preset = "paper",
-    family: Family = "qwen2.5-vl",
     step: Step = None,
     total_steps: TotalSteps = None,
-    switch: Switch = None,
-    no_differentiation: NoDiff = False,
-    no_refinement: NoRefine = False,
-    count_reward: Count = False,
-    matcher: Matcher = "box",
-    adaptive: Adaptive = False,
-    min_pixels: MinPixels = 3136,
-    max_pixels: MaxPixels = 401408,
     details: Annotated[bool, typer.Option("--details", help="Add the parsed boxes and the matching.")] = False,
 ) -> None:
     """Score each line of INPUT: the line is written back with `"rewards": {format, recall, precision, total}`.
@@ -81,8 +100,6 @@ def score_cmd(
     from visionr1.rewards import score_batch
     from visionr1.rewards.cases import read_cases
 
-    config = _config(preset, family, switch, no_differentiation, no_refinement, count_reward, matcher, adaptive,
-                     min_pixels, max_pixels)
     sums, n = [0.0, 0.0, 0.0, 0.0], 0
     with atomic_output(output) as out, _open_input(input) as (stream, name):
 
@@ -119,28 +136,18 @@ def score_cmd(
 
 
 @app.command("explain")
+@with_reward_config
 def explain_cmd(
     input: Input,
+    config,
     line: Annotated[int, typer.Option(min=1, help="Line number of the case to explain (1-based).")] = 1,
-    preset: Preset = "paper",
-    family: Family = "qwen2.5-vl",
     step: Step = None,
     total_steps: TotalSteps = None,
-    switch: Switch = None,
-    no_differentiation: NoDiff = False,
-    no_refinement: NoRefine = False,
-    count_reward: Count = False,
-    matcher: Matcher = "box",
-    adaptive: Adaptive = False,
-    min_pixels: MinPixels = 3136,
-    max_pixels: MaxPixels = 401408,
 ) -> None:
     """Show how one case is scored: parsed boxes, matches with their IoU, thresholds and each reward term."""
     from visionr1.rewards import score
     from visionr1.rewards.cases import parse_case
 
-    config = _config(preset, family, switch, no_differentiation, no_refinement, count_reward, matcher, adaptive,
-                     min_pixels, max_pixels)
     with _open_input(input) as (stream, name):
         text = next(islice(stream, line - 1, None), None)
     if text is None:
