@@ -13,12 +13,6 @@ def as_boxes(boxes, dtype=np.float64) -> np.ndarray:
     return np.asarray(boxes, dtype=dtype).reshape(-1, 4)
 
 
-def area(boxes: np.ndarray) -> np.ndarray:
-    """Area of each box; degenerate boxes have area 0."""
-    wh = np.maximum(boxes[:, 2:] - boxes[:, :2], 0)
-    return wh[:, 0] * wh[:, 1]
-
-
 def clip(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     """Boxes clipped to the image ``[0, width] x [0, height]``."""
     return np.minimum(np.maximum(boxes, 0.0), np.array([width, height, width, height], dtype=boxes.dtype))
@@ -33,12 +27,6 @@ def _intersection_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.nd
     inter = np.maximum(iw, 0) * np.maximum(ih, 0)
     union = ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1)) - inter
     return inter, union
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(M, N)`` intersection over union of valid boxes (x1 <= x2, y1 <= y2); 0 where the union is empty."""
-    inter, union = _intersection_union(a, b)
-    return inter / np.maximum(union, np.finfo(inter.dtype).tiny)
 
 
 def iou_aligned(a: np.ndarray, b: np.ndarray) -> np.ndarray:
