@@ -64,14 +64,16 @@ class BatchScorer:
 
     def __init__(self, config: RewardConfig) -> None:
         self.config = config
-        self._completions = None
-        self._step = None
+        self._key: tuple = ()
+        self._alive: tuple = ()
         self._terms: list[RewardTerms] = []
 
     def __call__(self, completions: list, columns: Mapping) -> list[RewardTerms]:
         state = columns.get("trainer_state")
         step = int(state.global_step) if state is not None else None
-        if completions is self._completions and step == self._step:
+        # TRL passes the same list objects to all three functions of one batch
+        key = (id(completions), id(columns.get("gt")), step)
+        if key == self._key:
             return self._terms
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
@@ -84,7 +86,7 @@ class BatchScorer:
         self._terms = score_batch([completion_text(c) for c in completions], columns["gt"], columns["width"],
                                   columns["height"], steps=[int(s or 0) for s in steps], total_steps=total_steps,
                                   input_sizes=sizes, config=self.config)
-        self._completions, self._step = completions, step
+        self._key, self._alive = key, (completions, columns.get("gt"))  # keep the ids from being reused
         log = columns.get("log_metric")
         if log is not None and self._terms:
             n = len(self._terms)
