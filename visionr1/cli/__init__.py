@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from visionr1 import __version__
-from visionr1.cli import reward, synth
+from visionr1.cli import data, reward, synth
 from visionr1.errors import VisionR1Error
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+app.add_typer(data.app, name="data")
 app.add_typer(reward.app, name="reward")
 app.add_typer(synth.app, name="synth")
 

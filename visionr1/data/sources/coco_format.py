@@ -1,0 +1,157 @@
+"""COCO-format instances files (COCO, ODinW/GLIP, V3Det, the REFER ``instances.json``).
+
+The file is decoded with typed msgspec structs (unknown keys such as segmentations are skipped without
+building objects); a file whose annotations do not fit the strict types is read again leniently, item by
+item, so that one odd annotation costs a counted skip instead of the whole build.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from visionr1.data.sources.base import AnnotatedImages, Issues, clean_boxes, existing, offsets_of
+from visionr1.errors import VisionR1Error
+
+
+class _Image(msgspec.Struct, gc=False):
+    id: int
+    file_name: str
+    width: float
+    height: float
+
+
+class _Ann(msgspec.Struct, gc=False):
+    image_id: int
+    category_id: int
+    bbox: tuple[float, float, float, float]
+    iscrowd: int = 0
+    id: int = -1
+
+
+class _Category(msgspec.Struct, gc=False):
+    id: int
+    name: str
+
+
+class _Doc(msgspec.Struct):
+    images: list[_Image]
+    categories: list[_Category]
+    annotations: list[_Ann] = msgspec.field(default_factory=list)
+
+
+class _LooseDoc(msgspec.Struct):
+    images: list[_Image]
+    categories: list[_Category]
+    annotations: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _loose_annotations(anns: list[dict], issues: Issues) -> list[_Ann]:
+    out = []
+    for a in anns:
+        box = a.get("bbox")
+        vals = [_number(v) for v in box] if isinstance(box, list) and len(box) == 4 else None
+        img, cat = a.get("image_id"), a.get("category_id")
+        if vals is None or None in vals or not isinstance(img, int) or not isinstance(cat, int):
+            issues.add("annotation without a 4-number bbox, image_id or category_id (skipped)")
+            continue
+        ann_id = a.get("id")
+        out.append(_Ann(img, cat, tuple(vals), int(a.get("iscrowd") or 0), ann_id if isinstance(ann_id, int) else -1))
+    return out
+
+
+def decode_json(path: Path, type_: Any) -> Any:
+    """Decode ``path`` as ``type_``; malformed JSON is a one-line error naming the file and line."""
+    data = path.read_bytes()
+    try:
+        return msgspec.json.decode(data, type=type_)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError as exc:
+        m = re.search(r"\(byte (\d+)\)", str(exc))
+        line = data.count(b"\n", 0, int(m.group(1))) + 1 if m else None
+        where = f"{path}:{line}" if line else str(path)
+        raise VisionR1Error(f"{where}: malformed JSON: {str(exc).split(' (byte')[0]}") from None
+
+
+def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bool = True,
+                   issues: Issues | None = None) -> AnnotatedImages:
+    """Images and boxes of one COCO-format file; ``file_name`` entries are relative to ``image_dir``.
+
+    Skipped and counted: annotations of unknown images or categories, zero-area boxes, boxes entirely outside
+    the image, images whose file is missing. Boxes reaching outside the image are clipped. Crowd regions
+    (``iscrowd=1``) are not boxes of single objects: they are left out and their image is marked ``crowd``.
+    """
+    issues = issues if issues is not None else Issues()
+    try:
+        doc = decode_json(path, _Doc)
+    except msgspec.ValidationError as exc:
+        try:
+            loose = decode_json(path, _LooseDoc)
+        except msgspec.ValidationError as exc2:
+            raise VisionR1Error(f"{path}: not a COCO instances file ({exc2})") from None
+        issues.add(f"annotation file read item by item (first problem: {str(exc).split(' - ')[-1]})")
+        doc = _Doc(loose.images, loose.categories, _loose_annotations(loose.annotations, issues))
+
+    cat_ids = np.array([c.id for c in doc.categories], dtype=np.int64)
+    categories = [c.name for c in doc.categories]
+    image_ids = np.array([im.id for im in doc.images], dtype=np.int64)
+    widths = np.array([im.width for im in doc.images], dtype=np.float64)
+    heights = np.array([im.height for im in doc.images], dtype=np.float64)
+    paths = [str(image_dir / im.file_name) for im in doc.images]
+    if len(np.unique(image_ids)) != len(image_ids):
+        raise VisionR1Error(f"{path}: duplicate image ids")
+    good_size = (widths > 0) & (heights > 0)
+    issues.add("image with a non-positive width or height (skipped)", int((~good_size).sum()))
+    if check_images:
+        present = existing(paths)
+        issues.add("image file missing (skipped)", int((good_size & ~present).sum()))
+        good_size &= present
+
+    anns = doc.annotations
+    a_img = np.fromiter((a.image_id for a in anns), dtype=np.int64, count=len(anns))
+    a_cat = np.fromiter((a.category_id for a in anns), dtype=np.int64, count=len(anns))
+    crowd = np.fromiter((a.iscrowd for a in anns), dtype=np.int64, count=len(anns)) != 0
+    ann_ids = np.fromiter((a.id for a in anns), dtype=np.int64, count=len(anns))
+    xywh = np.array([a.bbox for a in anns], dtype=np.float64).reshape(-1, 4)
+    del doc, anns
+
+    order = np.argsort(image_ids)
+    pos = np.searchsorted(image_ids, a_img, sorter=order)
+    img = order[np.minimum(pos, len(order) - 1)] if len(order) else np.zeros(len(a_img), dtype=np.int64)
+    known_img = (pos < len(order)) & (image_ids[img] == a_img) if len(order) else np.zeros(len(a_img), bool)
+    issues.add("annotation of an unknown image id (skipped)", int((~known_img).sum()))
+    corder = np.argsort(cat_ids)
+    cpos = np.searchsorted(cat_ids, a_cat, sorter=corder)
+    cat = corder[np.minimum(cpos, len(corder) - 1)] if len(corder) else np.zeros(len(a_cat), dtype=np.int64)
+    known_cat = (cpos < len(corder)) & (cat_ids[cat] == a_cat) if len(corder) else np.zeros(len(a_cat), bool)
+    issues.add("annotation with an unknown category id (skipped)", int((known_img & ~known_cat).sum()))
+    keep = known_img & known_cat & good_size[img]
+
+    crowd_images = np.zeros(len(image_ids), dtype=bool)
+    crowd_images[img[keep & crowd]] = True
+    issues.add("crowd region (left out; its image is marked crowd)", int((keep & crowd).sum()))
+    keep &= ~crowd
+    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    inside, xyxy = clean_boxes(xyxy[keep], widths[img[keep]], heights[img[keep]], issues)
+    img, cat, xyxy, ann_ids = img[keep][inside], cat[keep][inside], xyxy[inside], ann_ids[keep][inside]
+
+    # drop unusable images, renumber, group boxes by image
+    kept_images = np.flatnonzero(good_size)
+    new_index = np.full(len(image_ids), -1, dtype=np.int64)
+    new_index[kept_images] = np.arange(len(kept_images))
+    img = new_index[img]
+    by_image = np.argsort(img, kind="stable")
+    return AnnotatedImages(
+        source=source, categories=categories, paths=[paths[i] for i in kept_images],
+        image_ids=image_ids[kept_images], widths=widths[kept_images], heights=heights[kept_images],
+        offsets=offsets_of(img, len(kept_images)), boxes=xyxy[by_image], labels=cat[by_image],
+        crowd=crowd_images[kept_images], files=[path], issues=issues, ann_ids=ann_ids[by_image])

@@ -1,0 +1,59 @@
+"""ODinW sets as distributed with GLIP: any set, either layout, any split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from visionr1.data import layouts
+from visionr1.data.sources.base import AnnotatedImages
+from visionr1.data.sources.coco_format import read_coco_json
+from visionr1.errors import VisionR1Error
+
+_LAYOUT = ("<odinw-root>/<set>/<split>/annotations_without_background.json, or "
+           "<odinw-root>/<set>/export/<split>_annotations_without_background.json")
+
+
+def discover_odinw(root: Path, split: str) -> dict[str, layouts.OdinwSet]:
+    """Every set under ``root`` that has ``split`` (``train``, ``valid`` or ``test``), in either layout. Sets of
+    the layout table keep their table name; others are named by their folder path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise VisionR1Error(f"ODinW root not found: {root} (expected layout: {_LAYOUT})")
+    known = {s.root: s for s in layouts.ODINW_SETS.values()}
+    export_name = f"{'val' if split == 'valid' else split}_annotations_without_background.json"
+    found: dict[str, layouts.OdinwSet] = {}
+    for ann in sorted(root.rglob("*annotations_without_background.json")):
+        if ann.name == "annotations_without_background.json" and ann.parent.name == split:
+            set_root, export = ann.parent.parent, False
+        elif ann.name == export_name:
+            set_root, export = ann.parent, True
+        else:
+            continue
+        rel = set_root.relative_to(root).as_posix()
+        spec = known.get(rel, layouts.OdinwSet(rel, rel, export))
+        found[spec.name] = spec
+    return found
+
+
+def read_odinw(root: Path, split: str = "train", *, sets: Iterable[str] | None = None,
+               exclude: Iterable[str] = (), check_images: bool = True) -> list[AnnotatedImages]:
+    """The ``split`` of the chosen sets (default: every set found, minus ``exclude``), one container per set
+    with ``source = "odinw/<set>"``."""
+    found = discover_odinw(root, split)
+    if sets is None:
+        chosen = [name for name in found if name not in set(exclude)]
+    else:
+        chosen = list(sets)
+        missing = [s for s in chosen if s not in found]
+        if missing:
+            raise VisionR1Error(f"ODinW sets without a '{split}' split under {root}: {', '.join(missing)} "
+                                f"(expected layout: {_LAYOUT})")
+    if not chosen:
+        raise VisionR1Error(f"no ODinW set with a '{split}' split under {root} (expected layout: {_LAYOUT})")
+    out = []
+    for name in chosen:
+        spec = found[name]
+        out.append(read_coco_json(Path(root) / spec.annotation(split), Path(root) / spec.image_dir(split),
+                                  f"odinw/{name}", check_images=check_images))
+    return out

@@ -1,0 +1,84 @@
+"""RefCOCO / RefCOCO+ / RefCOCOg (``refs(<splitBy>).p`` pickles) and gRefCOCO (``grefs(unc).json``), each with
+its ``instances.json``; images in COCO ``train2014/``. One expression per sentence."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from visionr1.data import layouts
+from visionr1.data.sources.base import Expressions, Issues, offsets_of, require_file
+from visionr1.data.sources.coco_format import read_coco_json
+from visionr1.errors import VisionR1Error
+
+
+def _load_refs(path: Path) -> list[dict]:
+    try:
+        if path.suffix == ".json":
+            refs = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            with open(path, "rb") as f:  # the released pickles were written by Python 2
+                refs = pickle.load(f, encoding="latin1")  # the user's own annotation file
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
+        raise VisionR1Error(f"{path}: cannot read referring expressions ({exc})") from None
+    if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+        raise VisionR1Error(f"{path}: expected a list of refs (dicts with ref_id, ann_id, image_id, sentences)")
+    return refs
+
+
+def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: tuple[str, ...] = ("train",), *,
+               check_images: bool = True) -> Expressions:
+    """Expressions of ``dataset`` (refcoco, refcoco+, refcocog, grefcoco) in ``splits``. Target boxes come from
+    the dataset's ``instances.json``; gRefCOCO refs with ``ann_id == [-1]`` have no target."""
+    if dataset not in layouts.REFER_DATASETS:
+        raise VisionR1Error(f"unknown referring dataset '{dataset}' (known: {', '.join(layouts.REFER_DATASETS)})")
+    split_by, fname, known_splits = layouts.REFER_DATASETS[dataset]
+    bad = [s for s in splits if s not in known_splits]
+    if bad:
+        raise VisionR1Error(f"{dataset} ({split_by}) has no split {', '.join(bad)} (known: {', '.join(known_splits)})")
+    if coco_root is None:
+        raise VisionR1Error(f"{dataset} images are COCO train2014 images: give --coco-root (with "
+                            f"{layouts.COCO2014_TRAIN_DIR}/ inside)")
+    folder = Path(refer_root) / dataset
+    layout = f"<refcoco-root>/{dataset}/{fname} and <refcoco-root>/{dataset}/{layouts.REFER_INSTANCES}"
+    refs_path = require_file(folder / fname, f"{dataset} refs file", layout)
+    inst_path = require_file(folder / layouts.REFER_INSTANCES, f"{dataset} instances file", layout)
+    issues = Issues()
+    inst = read_coco_json(inst_path, Path(coco_root) / layouts.COCO2014_TRAIN_DIR, dataset,
+                          check_images=check_images, issues=issues)
+    row_of_ann = {int(a): i for i, a in enumerate(inst.ann_ids.tolist())}
+    image_of_id = {int(i): k for k, i in enumerate(inst.image_ids.tolist())}
+    owner = np.repeat(np.arange(len(inst)), inst.counts)
+
+    texts, image, rows, keys = [], [], [], []
+    for ref in _load_refs(refs_path):
+        if ref.get("split") not in splits:
+            continue
+        img = image_of_id.get(ref.get("image_id"))
+        if img is None:
+            issues.add("expression whose image is missing or unusable (skipped)", len(ref.get("sentences") or []))
+            continue
+        ann = ref.get("ann_id")
+        ann_list = ann if isinstance(ann, list) else [ann]
+        targets = [] if ann_list == [-1] else [row_of_ann.get(a) for a in ann_list]
+        if None in targets or any(owner[t] != img for t in targets):
+            issues.add("expression whose target box is unavailable (skipped)", len(ref.get("sentences") or []))
+            continue
+        for sent in ref.get("sentences") or []:
+            text = " ".join(str(sent.get("sent") or sent.get("raw") or "").split())
+            if not text:
+                issues.add("empty sentence (skipped)")
+                continue
+            texts.append(text)
+            image.append(img)
+            rows.append(targets)
+            keys.append(f"{dataset}/{ref.get('ref_id')}/{sent.get('sent_id')}")
+    counts = np.array([len(r) for r in rows], dtype=np.int64)
+    flat = np.array([t for r in rows for t in r], dtype=np.int64)
+    return Expressions(
+        source=dataset, texts=texts, image=np.array(image, dtype=np.int64), paths=inst.paths, widths=inst.widths,
+        heights=inst.heights, offsets=offsets_of(np.repeat(np.arange(len(rows)), counts), len(rows)),
+        boxes=inst.boxes[flat].reshape(-1, 4), keys=keys, files=[refs_path, inst_path], issues=issues)
