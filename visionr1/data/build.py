@@ -51,6 +51,20 @@ def features(embed_images: bool):
     })
 
 
+def to_dataset(rows: list[dict], embed_images: bool = False):
+    """A datasets.Dataset of mix rows (converted by pyarrow in one pass; images read when embedded)."""
+    import datasets
+    import pyarrow as pa
+    from datasets.table import InMemoryTable
+
+    datasets.disable_progress_bars()
+    feats = features(embed_images)
+    if embed_images:
+        rows = [{**r, "image": {"bytes": Path(r["image"]).read_bytes(), "path": r["image"]}} for r in rows]
+    table = pa.Table.from_pylist(rows, schema=feats.arrow_schema)
+    return datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=feats))
+
+
 def synthetic_roots(world: Path, recipe: Recipe) -> dict[str, Path]:
     """Write the synthetic world into ``world`` and return its dataset roots."""
     from visionr1.synth.world import build_world
@@ -148,14 +162,14 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
     rows = [rows[i] for i in order]
 
     step(f"writing {len(rows)} samples")
-    import datasets
-
-    datasets.disable_progress_bars()
-    ds = datasets.Dataset.from_list(rows, features=features(embed_images))
+    ds = to_dataset(rows, embed_images)
     ds.save_to_disk(str(out / DATASET_DIR))
     ds.to_parquet(str(out / PARQUET))
     if export == "official":
-        datasets.Dataset.from_list(official_rows(rows)).to_parquet(str(out / OFFICIAL_PARQUET))
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(official_rows(rows)), out / OFFICIAL_PARQUET)
     step("checksums")
     positives = [r for r in rows if not r["negative"]]
     manifest = {

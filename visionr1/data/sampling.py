@@ -98,10 +98,12 @@ def _lacking(data: AnnotatedImages) -> np.ndarray:
     return np.flatnonzero(~data.crowd & (distinct < len(data.categories)))
 
 
-def _absent(rng: np.random.Generator, n_categories: int, present: np.ndarray, k: int) -> list[int]:
+def _absent(rng: np.random.Generator, n_categories: int, present: set[int], k: int) -> list[int]:
     """``k`` categories (indices) of the vocabulary that are not in ``present`` (fewer if the vocabulary is small)."""
-    free = np.setdiff1d(np.arange(n_categories), present)
-    return rng.choice(free, size=min(k, len(free)), replace=False).tolist() if k and len(free) else []
+    if not k:
+        return []
+    free = [c for c in range(n_categories) if c not in present]
+    return [free[j] for j in rng.choice(len(free), size=min(k, len(free)), replace=False)] if free else []
 
 
 @dataclass
@@ -121,8 +123,8 @@ class _Rows:
         self.rows.append({
             "id": f"{self.source}/{self.task}/{len(self.rows):06d}/{key}", "source": source, "task": self.task,
             "image": path, "width": int(width), "height": int(height), "categories": categories,
-            "gt": [{"label": lab, "bbox": [round(float(v), 3) for v in b]}  # x + w sums carry float noise
-                   for lab, b in zip(labels, boxes, strict=True)],
+            "gt": [{"label": lab, "bbox": b}  # rounded: x + w sums carry float noise
+                   for lab, b in zip(labels, np.round(boxes, 3).tolist(), strict=True)],
             "num_instances": n, "difficulty": "hard" if n >= self.hard_min else "easy", "negative": n == 0,
             "problem": problem, "template_id": template_id,
         })
@@ -158,11 +160,11 @@ def detection_samples(data: AnnotatedImages, spec: SourceSpec, recipe: Recipe, r
     lo, hi = spec.absent_categories
     for i in _pick(rng, hard_pool, n_hard) + _pick(rng, easy_pool, n_easy) + _pick(rng, neg_pool, n_neg):
         a, b = data.offsets[i], data.offsets[i + 1]
-        labels = data.labels[a:b]
-        present = np.unique(labels)
+        labels = data.labels[a:b].tolist()
+        present = set(labels)
         negative = len(out.rows) >= n_hard + n_easy  # positives are drawn first
         absent = _absent(rng, n_cat, present, int(rng.integers(max(lo, negative), max(hi, negative) + 1)))
-        cats = sorted(absent) if negative else sorted(present.tolist() + absent)  # negatives: >= 1 absent
+        cats = sorted(absent) if negative else sorted([*present, *absent])  # negatives: >= 1 absent
         names = [data.categories[c] for c in cats]
         if negative:
             out.add(data.source, f"{data.image_ids[i]}-negative", data.paths[i], data.widths[i], data.heights[i],
@@ -232,7 +234,7 @@ def grounding_samples(datas: list[AnnotatedImages], spec: SourceSpec, recipe: Re
     for k in _pick(rng, np.arange(len(imgs)), n_neg):
         d, i = (int(v) for v in imgs[k])
         data = datas[d]
-        cats = _absent(rng, len(data.categories), np.unique(data.labels[data.offsets[i]:data.offsets[i + 1]]), 1)
+        cats = _absent(rng, len(data.categories), set(data.labels[data.offsets[i]:data.offsets[i + 1]].tolist()), 1)
         add(d, i, cats, f"{cats[0]}-negative")
     available = {"hard": len(hard_pool), "easy": len(easy_pool), "negative": len(imgs)}
     return out.rows, out.report(spec, available, short, *datas)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,7 @@ def require_file(path: Path, what: str, layout: str) -> Path:
 
 def existing(paths: list[str]) -> np.ndarray:
     """Which files exist (one stat each)."""
-    return np.fromiter((Path(p).is_file() for p in paths), dtype=bool, count=len(paths))
+    return np.fromiter(map(os.path.isfile, paths), dtype=bool, count=len(paths))
 
 
 def clean_boxes(xyxy: np.ndarray, width: np.ndarray, height: np.ndarray,

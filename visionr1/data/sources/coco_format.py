@@ -8,6 +8,7 @@ item, so that one odd annotation costs a counted skip instead of the whole build
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,10 @@ def decode_json(path: Path, type_: Any) -> Any:
         raise VisionR1Error(f"{where}: malformed JSON: {str(exc).split(' (byte')[0]}") from None
 
 
+def _column(items: list, name: str) -> np.ndarray:
+    return np.fromiter(map(attrgetter(name), items), dtype=np.int64, count=len(items))
+
+
 def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bool = True,
                    issues: Issues | None = None) -> AnnotatedImages:
     """Images and boxes of one COCO-format file; ``file_name`` entries are relative to ``image_dir``.
@@ -117,11 +122,9 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         good_size &= present
 
     anns = doc.annotations
-    a_img = np.fromiter((a.image_id for a in anns), dtype=np.int64, count=len(anns))
-    a_cat = np.fromiter((a.category_id for a in anns), dtype=np.int64, count=len(anns))
-    crowd = np.fromiter((a.iscrowd for a in anns), dtype=np.int64, count=len(anns)) != 0
-    ann_ids = np.fromiter((a.id for a in anns), dtype=np.int64, count=len(anns))
-    xywh = np.array([a.bbox for a in anns], dtype=np.float64).reshape(-1, 4)
+    a_img, a_cat, ann_ids, crowd = (_column(anns, name) for name in ("image_id", "category_id", "id", "iscrowd"))
+    crowd = crowd != 0
+    xywh = np.array(list(map(attrgetter("bbox"), anns)), dtype=np.float64).reshape(-1, 4)
     del doc, anns
 
     order = np.argsort(image_ids)
