@@ -318,3 +318,22 @@ def test_recipe_errors(tmp_path, capsys, doc, message):
 def test_unknown_recipe_name():
     with pytest.raises(VisionR1Error, match=r"unknown recipe 'nope'.*paper-49k"):
         load_recipe("nope")
+
+
+def test_refer_errors_and_other_partitions(world_dir, tmp_path, capsys):
+    from visionr1.data.sources.refer import read_refer
+
+    refer = tmp_path / "refer"
+    shutil.copytree(world_dir / "refer", refer)
+    (refer / "refcoco" / "refs(unc).p").write_bytes(b"not a pickle")
+    with pytest.raises(VisionR1Error, match=r"refs\(unc\)\.p: cannot read referring expressions"):
+        read_refer(refer, world_dir / "coco", "refcoco")
+    with pytest.raises(VisionR1Error, match="give --coco-root"):
+        read_refer(refer, None, "refcoco+")
+    with pytest.raises(VisionR1Error, match=r"refcocog \(umd\) has no split testA"):
+        read_refer(refer, world_dir / "coco", "refcocog", ("testA",))
+    shutil.copy(refer / "refcocog" / "refs(umd).p", refer / "refcocog" / "refs(google).p")
+    google = read_refer(refer, world_dir / "coco", "refcocog:google", ("train",))
+    assert len(google) == len(read_refer(refer, world_dir / "coco", "refcocog", ("train",))) > 0
+    with pytest.raises(VisionR1Error, match=r"refs file not found: .*refcocog/refs\(unc\)\.p"):
+        read_refer(refer, world_dir / "coco", "refcocog:unc")

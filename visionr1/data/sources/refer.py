@@ -31,13 +31,16 @@ def _load_refs(path: Path) -> list[dict]:
 
 def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: tuple[str, ...] = ("train",), *,
                check_images: bool = True) -> Expressions:
-    """Expressions of ``dataset`` (refcoco, refcoco+, refcocog, grefcoco) in ``splits``. Target boxes come from
-    the dataset's ``instances.json``; gRefCOCO refs with ``ann_id == [-1]`` have no target."""
+    """Expressions of ``dataset`` (refcoco, refcoco+, refcocog, grefcoco; ``name:splitBy`` picks another
+    partition, e.g. ``refcocog:google`` reads ``refs(google).p``) in ``splits``. Target boxes come from the
+    dataset's ``instances.json``; gRefCOCO refs with ``ann_id == [-1]`` have no target."""
+    dataset, _, other_split_by = dataset.partition(":")
     if dataset not in layouts.REFER_DATASETS:
         raise VisionR1Error(f"unknown referring dataset '{dataset}' (known: {', '.join(layouts.REFER_DATASETS)})")
     split_by, fname, known_splits = layouts.REFER_DATASETS[dataset]
-    bad = [s for s in splits if s not in known_splits]
-    if bad:
+    if other_split_by and other_split_by != split_by:
+        split_by, fname = other_split_by, fname.replace(f"({split_by})", f"({other_split_by})")
+    elif bad := [s for s in splits if s not in known_splits]:
         raise VisionR1Error(f"{dataset} ({split_by}) has no split {', '.join(bad)} (known: {', '.join(known_splits)})")
     if coco_root is None:
         raise VisionR1Error(f"{dataset} images are COCO train2014 images: give --coco-root (with "
