@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from visionr1.errors import VisionR1Error
@@ -83,9 +84,11 @@ class BatchScorer:
         steps = [step] * len(completions) if step is not None else columns.get("step") or [0] * len(completions)
         in_w, in_h = columns.get("input_width"), columns.get("input_height")
         sizes = list(zip(in_w, in_h, strict=True)) if in_w is not None and in_h is not None else None
+        start = time.perf_counter()
         self._terms = score_batch([completion_text(c) for c in completions], columns["gt"], columns["width"],
                                   columns["height"], steps=[int(s or 0) for s in steps], total_steps=total_steps,
                                   input_sizes=sizes, config=self.config)
+        elapsed = time.perf_counter() - start
         self._key, self._alive = key, (completions, columns.get("gt"))  # keep the ids from being reused
         log = columns.get("log_metric")
         if log is not None and self._terms:
@@ -96,6 +99,7 @@ class BatchScorer:
             log("reward/xi0", schedule.thresholds(s0, total_steps).xi0)
             log("reward/parse_failure_rate", sum(not t.template_ok for t in self._terms) / n)
             log("reward/pred_boxes_mean", sum(t.n_pred for t in self._terms) / n)
+            log("reward/seconds", elapsed)
         return self._terms
 
 

@@ -1,0 +1,53 @@
+"""``visionr1 train``: GRPO with the Vision-R1 reward, and the SFT baseline (TRL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from visionr1.cli import console
+
+app = typer.Typer(help="Post-train a VLM: GRPO with the Vision-R1 reward, or the paper's SFT baseline.",
+                  no_args_is_help=True, rich_markup_mode="markdown")
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+Model = Annotated[str, typer.Option(help="Checkpoint folder (or hub id) of the policy, e.g. Qwen2.5-VL-7B-Instruct.")]
+Data = Annotated[Path, typer.Option(help="A mix written by `visionr1 data build`.")]
+Out = Annotated[Path, typer.Option(help="Output folder: checkpoints, final model + processor, metrics.")]
+Config = Annotated[Path | None, typer.Option(help="YAML of options (configs/grpo/*.yaml, configs/sft/*.yaml).")]
+Resume = Annotated[str | None, typer.Option(help="Continue from a checkpoint folder, or 'latest' in --out.")]
+
+
+def _run(kind: str, ctx: typer.Context, model: str, data: Path, out: Path, config: Path | None,
+         resume: str | None) -> None:
+    import os
+    import warnings
+
+    # transformers 5 renames gradient checkpointing; TRL still uses the old names (not actionable for users)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+    from visionr1.train.config import load_config, parse_overrides
+    from visionr1.train.run import train
+
+    options = load_config(kind, config, parse_overrides(list(ctx.args)), out)
+    path = train(kind, model, data, out, options, resume)
+    if os.environ.get("RANK", "0") == "0":
+        console.out.print(f"{kind} done: model and processor in {path}; metrics in {path / 'metrics.jsonl'}")
+
+
+@app.command("grpo", context_settings=EXTRA)
+def grpo_cmd(ctx: typer.Context, model: Model, data: Data, out: Out, config: Config = None,
+             resume: Resume = None) -> None:
+    """GRPO (paper Eq. 1-2) with the dual format, recall and precision rewards and progressive rule refinement.
+    Any option of the config can be given as `--name value` (e.g. `--max-steps 100 --switch 0.5`)."""
+    _run("grpo", ctx, model, data, out, config, resume)
+
+
+@app.command("sft", context_settings=EXTRA)
+def sft_cmd(ctx: typer.Context, model: Model, data: Data, out: Out, config: Config = None,
+            resume: Resume = None) -> None:
+    """Supervised fine-tuning on the same mix, targets = the family's serialized ground truth (paper's baseline).
+    Any option of the config can be given as `--name value`."""
+    _run("sft", ctx, model, data, out, config, resume)

@@ -1,0 +1,225 @@
+"""Training options: TRL's GRPOConfig / SFTConfig plus Vision-R1's, each with the paper's default.
+
+Batch semantics (current TRL): ``per_device_train_batch_size`` counts COMPLETIONS, not prompts. With
+``num_generations`` G, one optimizer step on P processes with gradient accumulation A sees
+``per_device_train_batch_size * A * P / G`` prompts. The paper's 7B recipe (8 GPUs, G = 4) uses 8 completions
+per device, i.e. 16 prompts per step.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+from trl import GRPOConfig, SFTConfig
+
+from visionr1.errors import VisionR1Error
+from visionr1.formats import FAMILIES, MAX_PIXELS, MIN_PIXELS
+from visionr1.rewards import RewardConfig
+
+
+@dataclass
+class _Common:
+    """Options shared by GRPO and SFT."""
+
+    family: str = field(default="qwen2.5-vl", metadata={
+        "help": "Model family: output format, coordinate space and instruction templates (qwen2.5-vl, qwen2-vl, "
+                "qwen3-vl, griffon-g)."})
+    min_pixels: int = field(default=MIN_PIXELS, metadata={
+        "help": "Image processor min_pixels. Training, evaluation and vLLM must use the same value."})
+    max_pixels: int = field(default=MAX_PIXELS, metadata={
+        "help": "Image processor max_pixels (paper: 401408 = 512*28*28). Training, evaluation and vLLM must use "
+                "the same value."})
+    freeze_vision_tower: bool = field(default=False, metadata={
+        "help": "Keep the vision encoder (and its merger) frozen; only the language model is trained."})
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=128, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_target_modules: str = field(default="all-linear", metadata={
+        "help": "Modules that get adapters (peft's target_modules; 'all-linear' for every linear layer)."})
+    model_loader: str | None = field(default=None, metadata={
+        "help": "'module:function' returning (model, processor) for a model transformers cannot load "
+                "(e.g. Griffon-G); called with the model path and this config."})
+
+
+@dataclass
+class VisionR1GRPOConfig(_Common, GRPOConfig):
+    """GRPO with the Vision-R1 reward (paper §3, Eq. 1-8)."""
+
+    # TRL options whose defaults follow the paper
+    learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate (paper: 1e-6)."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs over the mix (paper: 1)."})
+    beta: float = field(default=0.2, metadata={"help": "KL coefficient β of Eq. 2 (paper: 0.2)."})
+    num_generations: int | None = field(default=4, metadata={"help": "Group size G (paper: 4)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts (paper: 1.0)."})
+    max_completion_length: int | None = field(default=512, metadata={"help": "Longest completion (paper: 512)."})
+    loss_type: str = field(default="grpo", metadata={
+        "help": "TRL loss aggregation; 'grpo' is Eq. 2 (per-sequence mean over tokens)."})
+    per_device_train_batch_size: int = field(default=8, metadata={
+        "help": "COMPLETIONS per device and micro-step (a multiple of num_generations)."})
+    logging_steps: float = field(default=1, metadata={"help": "Log every N steps."})
+    report_to: str = field(default="none", metadata={"help": "Trackers (tensorboard, wandb, ...); none by default."})
+    save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
+    save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
+    # the reward (SPEC §3)
+    preset: str = field(default="paper", metadata={"help": "Reward preset: paper or official (released code)."})
+    switch: float | None = field(default=None, metadata={
+        "help": "STEP: phase-2 thresholds from this fraction of the total steps (default per family: 1.0 = never "
+                "for qwen, 0.5 for griffon-g)."})
+    switch_step: int | None = field(default=None, metadata={"help": "Switch to phase 2 at this absolute step."})
+    phase1: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.75], metadata={"help": "ξ0, ξ1, ξ2 of phase 1."})
+    phase2: list[float] = field(default_factory=lambda: [0.75, 0.75, 0.9], metadata={"help": "ξ0, ξ1, ξ2 of phase 2."})
+    differentiation: bool = field(default=True, metadata={"help": "Eq. 8 on (ablation: off)."})
+    refinement: bool = field(default=True, metadata={"help": "Progressive rule refinement on (ablation: off)."})
+    matcher: str = field(default="box", metadata={"help": "box or box+label matching."})
+    count_reward: bool = field(default=False, metadata={"help": "Ablation: recall replaced by 1[M = N]."})
+    adaptive: bool = field(default=False, metadata={"help": "official preset: thresholds switch at step 1500."})
+
+    def reward_config(self) -> RewardConfig:
+        """The reward these options describe (weights go to TRL's ``reward_weights``)."""
+        return RewardConfig(preset=self.preset, family=self.family, matcher=self.matcher,
+                            differentiation=self.differentiation, refinement=self.refinement, switch=self.switch,
+                            switch_step=self.switch_step, phase1=tuple(self.phase1), phase2=tuple(self.phase2),
+                            count_reward=self.count_reward, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
+                            adaptive=self.adaptive)
+
+
+@dataclass
+class VisionR1SFTConfig(_Common, SFTConfig):
+    """The paper's SFT baseline: the same mix, targets = the family's serialized ground truth."""
+
+    learning_rate: float = field(default=2e-6, metadata={"help": "Learning rate (paper: 2e-6)."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs over the mix (paper: 1)."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Samples per device and micro-step."})
+    gradient_accumulation_steps: int = field(default=16, metadata={
+        "help": "Micro-steps per optimizer step; effective batch = per_device x accumulation x processes "
+                "(paper: 128)."})
+    max_length: int | None = field(default=None, metadata={
+        "help": "Truncate samples to this many tokens (None: no truncation; image tokens must never be cut)."})
+    logging_steps: float = field(default=1, metadata={"help": "Log every N steps."})
+    report_to: str = field(default="none", metadata={"help": "Trackers; none by default."})
+    save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
+    save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
+
+
+KINDS = {"grpo": VisionR1GRPOConfig, "sft": VisionR1SFTConfig}
+
+
+def _unknown(where: str, keys, known: set[str]) -> None:
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise VisionR1Error(f"{where}: unknown option '{key}'{hint}")
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """``--key value`` / ``--key=value`` pairs from the command line (values stay text; see ``coerce``)."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--"):
+            raise VisionR1Error(f"unexpected argument '{tok}' (options are --key value)")
+        key, eq, value = tok[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise VisionR1Error(f"option --{key} needs a value (e.g. --{key} true)")
+            value, i = args[i + 1], i + 1
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+_BOOLS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+
+
+def coerce(f, raw: str) -> Any:
+    """A command-line value as the type of option ``f``: booleans, numbers, YAML for lists, text otherwise."""
+    kind = str(f.type)
+    if raw.lower() in ("none", "null") and ("None" in kind or "Optional" in kind):
+        return None
+    flag = f"--{f.name.replace('_', '-')}"
+    try:
+        if "list" in kind or "dict" in kind:
+            return yaml.safe_load(raw)
+        if "bool" in kind:
+            if raw.lower() not in _BOOLS:
+                raise ValueError
+            return _BOOLS[raw.lower()]
+        if "float" in kind:
+            return float(raw)
+        if "int" in kind:
+            return int(raw)
+    except (ValueError, yaml.YAMLError):
+        raise VisionR1Error(f"option {flag} takes a {kind.replace('<class ', '').replace('>', '')}, got '{raw}'") \
+            from None
+    return raw
+
+
+def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_dir: Path):
+    """The ``kind`` (grpo / sft) options: defaults, then the YAML file, then command-line overrides. Unknown keys,
+    bad values and TRL's own consistency checks are one-line errors, before any model is loaded."""
+    import torch
+
+    cls = KINDS[kind]
+    known = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    if path is not None:
+        if not Path(path).is_file():
+            raise VisionR1Error(f"config file not found: {path}")
+        try:
+            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise VisionR1Error(f"{path}: invalid YAML ({exc})") from None
+        if not isinstance(doc, dict):
+            raise VisionR1Error(f"{path}: a training config is a mapping of option: value")
+        _unknown(str(path), doc, known)
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        values.update({k: ("yes" if v else "no") if isinstance(v, bool) and kinds[k] == "str" else v
+                       for k, v in doc.items()})  # YAML reads `save_strategy: no` as false
+    _unknown("command line", overrides, known)
+    by_name = {f.name: f for f in fields(cls)}
+    values.update({k: coerce(by_name[k], v) if isinstance(v, str) else v for k, v in overrides.items()})
+    values["output_dir"] = str(output_dir)
+    if values.get("bf16") is None:
+        values["bf16"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if not torch.cuda.is_available():
+        values.setdefault("use_cpu", True)
+    if values.get("family", "qwen2.5-vl") not in FAMILIES:
+        raise VisionR1Error(f"unknown family '{values['family']}' (known: {', '.join(FAMILIES)})")
+    defaults = {f.name: f.default for f in fields(cls)}
+    if kind == "grpo":
+        per_device = values.get("per_device_train_batch_size", defaults["per_device_train_batch_size"])
+        group = values.get("num_generations", defaults["num_generations"])
+        if isinstance(per_device, int) and isinstance(group, int) and group > 0 and per_device % group:
+            raise VisionR1Error(f"per_device_train_batch_size ({per_device}) counts completions and must be a "
+                                f"multiple of num_generations ({group})")
+    try:
+        config = cls(**values)
+    except (ValueError, TypeError) as exc:
+        raise VisionR1Error(f"invalid {kind} options: {' '.join(str(exc).split())}") from None
+    if kind == "grpo":
+        config.reward_config()  # validates the reward options
+    return config
+
+
+def describe(config) -> dict[str, Any]:
+    """The options that differ from TRL's defaults plus all of Vision-R1's (for run_config.json)."""
+    base = GRPOConfig if isinstance(config, VisionR1GRPOConfig) else SFTConfig
+    base_fields = {f.name: f for f in fields(base)}
+    out = {}
+    for f in fields(config):
+        v = getattr(config, f.name)
+        if f.name not in base_fields or f.name in {"learning_rate", "beta", "num_generations", "temperature",
+                                                   "max_completion_length", "loss_type", "num_train_epochs",
+                                                   "per_device_train_batch_size", "gradient_accumulation_steps",
+                                                   "max_steps", "seed", "bf16", "use_vllm", "vllm_mode"}:
+            out[f.name] = v if isinstance(v, (int, float, str, bool, list, dict, type(None))) else str(v)
+    return out

@@ -1,0 +1,74 @@
+"""The training mix as TRL wants it: conversational prompts, an image column, the reward's columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from visionr1.errors import VisionR1Error
+
+GRPO_COLUMNS = ("image", "problem", "gt", "width", "height")
+
+
+def load_dataset_dir(path: Path, family: str):
+    """A mix written by ``visionr1 data build`` (its folder) or any ``save_to_disk`` folder; checks that it was
+    rendered for ``family`` and has the columns the trainers need."""
+    import datasets
+
+    path = Path(path)
+    if not path.is_dir():
+        raise VisionR1Error(f"dataset folder not found: {path}")
+    manifest = path / "manifest.json"
+    folder = path / "dataset" if manifest.is_file() else path
+    if manifest.is_file():
+        built_for = json.loads(manifest.read_text()).get("family")
+        if built_for and built_for != family:
+            raise VisionR1Error(f"{path} was built for family '{built_for}' (its prompts and targets); training "
+                                f"family is '{family}': rebuild the mix with --family {family}")
+    if not (folder / "dataset_info.json").is_file() and not (folder / "state.json").is_file():
+        raise VisionR1Error(f"{path} is not a dataset folder (expected a `visionr1 data build` output or a "
+                            "datasets.save_to_disk folder)")
+    datasets.disable_progress_bars()
+    try:
+        ds = datasets.load_from_disk(str(folder))
+    except (FileNotFoundError, ValueError) as exc:
+        raise VisionR1Error(f"cannot load the dataset in {folder}: {exc}") from None
+    if isinstance(ds, datasets.DatasetDict):
+        if "train" not in ds:
+            raise VisionR1Error(f"{folder} holds splits {list(ds)}, none called 'train'")
+        ds = ds["train"]
+    missing = [c for c in GRPO_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise VisionR1Error(f"{path} lacks the columns {', '.join(missing)} (has: {', '.join(ds.column_names)}); "
+                            "build it with `visionr1 data build`")
+    if len(ds) == 0:
+        raise VisionR1Error(f"{path} holds no samples")
+    return ds
+
+
+def _with_images(ds):
+    from datasets import Image
+
+    return ds if isinstance(ds.features["image"], Image) else ds.cast_column("image", Image())
+
+
+def grpo_dataset(ds):
+    """``prompt`` = one user message with the instruction (TRL inserts the image before it); images decoded by
+    the datasets Image feature; ``gt``, ``width``, ``height`` stay for the reward."""
+    ds = ds.map(lambda r: {"prompt": [{"role": "user", "content": r["problem"]}]})
+    return _with_images(ds)
+
+
+def sft_dataset(ds, family: str, min_pixels: int, max_pixels: int):
+    """Prompt-completion pairs: the completion is the family's serialized ground truth (coordinates in the
+    model's space for the same min/max_pixels), so the loss covers the answer only."""
+    from visionr1.formats import get_adapter
+
+    adapter = get_adapter(family)
+
+    def convert(r):
+        geo = adapter.geometry(r["width"], r["height"], min_pixels=min_pixels, max_pixels=max_pixels)
+        return {"prompt": [{"role": "user", "content": r["problem"]}],
+                "completion": [{"role": "assistant", "content": adapter.serialize(r["gt"], geo)}]}
+
+    return _with_images(ds.map(convert))
