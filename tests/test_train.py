@@ -180,3 +180,17 @@ def test_vllm_gets_the_runs_pixel_limits(tiny_model_dir, tmp_path):
     prepared = with_pixel_limits(str(tiny_model_dir), 3136, 200704, tmp_path / "vllm")
     assert AutoProcessor.from_pretrained(prepared).image_processor.size["longest_edge"] == 200704
     assert (Path(prepared) / "model.safetensors").resolve() == (tiny_model_dir / "model.safetensors").resolve()
+
+
+def test_custom_model_loader(tiny_model_dir, mix, tmp_path, capsys):
+    import custom_loader
+
+    out = tmp_path / "loader"
+    assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", out, "--config",
+                   ROOT / "configs/grpo/tiny-cpu.yaml", "--max-steps", "1", "--max-completion-length", "8",
+                   "--model-loader", "custom_loader:load") == 0
+    assert custom_loader.calls == [(str(tiny_model_dir), "qwen2.5-vl")]
+    assert (out / "model.safetensors").is_file()
+    assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", tmp_path / "x",
+                   "--model-loader", "custom_loader:nope") == 2
+    assert "cannot import model_loader 'custom_loader:nope'" in _one_line(capsys)
