@@ -17,22 +17,25 @@ import yaml
 from trl import GRPOConfig, SFTConfig
 
 from visionr1.errors import VisionR1Error
-from visionr1.formats import FAMILIES, MAX_PIXELS, MIN_PIXELS
+from visionr1.formats import FAMILIES
 from visionr1.rewards import RewardConfig
+
+_REWARD = {f.name: f for f in fields(RewardConfig)}
+
+
+def _reward_option(name: str):
+    """The option ``name`` of RewardConfig, same default and help."""
+    f = _REWARD[name]
+    return field(default=f.default, metadata=f.metadata)
 
 
 @dataclass
 class _Common:
     """Options shared by GRPO and SFT."""
 
-    family: str = field(default="qwen2.5-vl", metadata={
-        "help": "Model family: output format, coordinate space and instruction templates (qwen2.5-vl, qwen2-vl, "
-                "qwen3-vl, griffon-g)."})
-    min_pixels: int = field(default=MIN_PIXELS, metadata={
-        "help": "Image processor min_pixels. Training, evaluation and vLLM must use the same value."})
-    max_pixels: int = field(default=MAX_PIXELS, metadata={
-        "help": "Image processor max_pixels (paper: 401408 = 512*28*28). Training, evaluation and vLLM must use "
-                "the same value."})
+    family: str = _reward_option("family")
+    min_pixels: int = _reward_option("min_pixels")
+    max_pixels: int = _reward_option("max_pixels")
     freeze_vision_tower: bool = field(default=False, metadata={
         "help": "Keep the vision encoder (and its merger) frozen; only the language model is trained."})
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
@@ -66,27 +69,22 @@ class VisionR1GRPOConfig(_Common, GRPOConfig):
     save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
     save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
-    # the reward (SPEC §3)
-    preset: str = field(default="paper", metadata={"help": "Reward preset: paper or official (released code)."})
-    switch: float | None = field(default=None, metadata={
-        "help": "STEP: phase-2 thresholds from this fraction of the total steps (default per family: 1.0 = never "
-                "for qwen, 0.5 for griffon-g)."})
-    switch_step: int | None = field(default=None, metadata={"help": "Switch to phase 2 at this absolute step."})
-    phase1: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.75], metadata={"help": "ξ0, ξ1, ξ2 of phase 1."})
-    phase2: list[float] = field(default_factory=lambda: [0.75, 0.75, 0.9], metadata={"help": "ξ0, ξ1, ξ2 of phase 2."})
-    differentiation: bool = field(default=True, metadata={"help": "Eq. 8 on (ablation: off)."})
-    refinement: bool = field(default=True, metadata={"help": "Progressive rule refinement on (ablation: off)."})
-    matcher: str = field(default="box", metadata={"help": "box or box+label matching."})
-    count_reward: bool = field(default=False, metadata={"help": "Ablation: recall replaced by 1[M = N]."})
-    adaptive: bool = field(default=False, metadata={"help": "official preset: thresholds switch at step 1500."})
+    # the reward (SPEC §3): the options of RewardConfig, except weights (TRL's reward_weights)
+    preset: str = _reward_option("preset")
+    switch: float | None = _reward_option("switch")
+    switch_step: int | None = _reward_option("switch_step")
+    phase1: tuple[float, float, float] = _reward_option("phase1")
+    phase2: tuple[float, float, float] = _reward_option("phase2")
+    differentiation: bool = _reward_option("differentiation")
+    refinement: bool = _reward_option("refinement")
+    matcher: str = _reward_option("matcher")
+    count_reward: bool = _reward_option("count_reward")
+    adaptive: bool = _reward_option("adaptive")
+    adaptive_step: int = _reward_option("adaptive_step")
 
     def reward_config(self) -> RewardConfig:
         """The reward these options describe (weights go to TRL's ``reward_weights``)."""
-        return RewardConfig(preset=self.preset, family=self.family, matcher=self.matcher,
-                            differentiation=self.differentiation, refinement=self.refinement, switch=self.switch,
-                            switch_step=self.switch_step, phase1=tuple(self.phase1), phase2=tuple(self.phase2),
-                            count_reward=self.count_reward, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
-                            adaptive=self.adaptive)
+        return RewardConfig(**{name: getattr(self, name) for name in _REWARD if name != "weights"})
 
 
 @dataclass
