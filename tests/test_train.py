@@ -194,3 +194,15 @@ def test_custom_model_loader(tiny_model_dir, mix, tmp_path, capsys):
     assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", tmp_path / "x",
                    "--model-loader", "custom_loader:nope") == 2
     assert "cannot import model_loader 'custom_loader:nope'" in _one_line(capsys)
+
+
+def test_command_line_values_take_the_option_types(tmp_path):
+    from visionr1.train.config import load_config, parse_overrides
+
+    c = load_config("grpo", None, parse_overrides(
+        ["--phase1", "[0.5, 0.5, 0.7]", "--switch=0.25", "--save-strategy", "no", "--learning-rate", "1e-5",
+         "--gradient-checkpointing", "false", "--max-steps", "7"]), tmp_path)
+    assert c.reward_config().schedule.phase1.xi2 == 0.7 and c.switch == 0.25 and c.max_steps == 7
+    assert c.save_strategy == "no" and c.learning_rate == 1e-5 and c.gradient_checkpointing is False
+    with pytest.raises(Exception, match="--max-steps takes a"):
+        load_config("grpo", None, parse_overrides(["--max-steps", "many"]), tmp_path)

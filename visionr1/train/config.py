@@ -145,7 +145,7 @@ def coerce(f, raw: str) -> Any:
         return None
     flag = f"--{f.name.replace('_', '-')}"
     try:
-        if "list" in kind or "dict" in kind:
+        if "list" in kind or "dict" in kind or "tuple" in kind:
             return yaml.safe_load(raw)
         if "bool" in kind:
             if raw.lower() not in _BOOLS:
