@@ -44,6 +44,12 @@ class _Common:
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: str = field(default="all-linear", metadata={
         "help": "Modules that get adapters (peft's target_modules; 'all-linear' for every linear layer)."})
+    # TrainingArguments options with other defaults
+    logging_steps: float = field(default=1, metadata={"help": "Log every N steps."})
+    report_to: str = field(default="none", metadata={"help": "Trackers (tensorboard, wandb, ...); none by default."})
+    save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
+    save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
     model_loader: str | None = field(default=None, metadata={
         "help": "'module:function' returning (model, processor) for a model transformers cannot load "
                 "(e.g. Griffon-G); called with the model path and this config."})
@@ -64,11 +70,6 @@ class VisionR1GRPOConfig(_Common, GRPOConfig):
         "help": "TRL loss aggregation; 'grpo' is Eq. 2 (per-sequence mean over tokens)."})
     per_device_train_batch_size: int = field(default=8, metadata={
         "help": "COMPLETIONS per device and micro-step (a multiple of num_generations)."})
-    logging_steps: float = field(default=1, metadata={"help": "Log every N steps."})
-    report_to: str = field(default="none", metadata={"help": "Trackers (tensorboard, wandb, ...); none by default."})
-    save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
-    save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
     # the reward (SPEC §3): the options of RewardConfig, except weights (TRL's reward_weights)
     preset: str = _reward_option("preset")
     switch: float | None = _reward_option("switch")
@@ -99,11 +100,6 @@ class VisionR1SFTConfig(_Common, SFTConfig):
                 "(paper: 128)."})
     max_length: int | None = field(default=None, metadata={
         "help": "Truncate samples to this many tokens (None: no truncation; image tokens must never be cut)."})
-    logging_steps: float = field(default=1, metadata={"help": "Log every N steps."})
-    report_to: str = field(default="none", metadata={"help": "Trackers; none by default."})
-    save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
-    save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
 
 
 KINDS = {"grpo": VisionR1GRPOConfig, "sft": VisionR1SFTConfig}
