@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import sys
-import typing
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -16,6 +13,7 @@ import typer
 from rich.table import Table
 
 from visionr1.cli import console
+from visionr1.cli.options import with_options
 from visionr1.errors import VisionR1Error
 
 BATCH = 256  # lines scored together (the vectorised path of score_batch)
@@ -49,28 +47,16 @@ _CONFIG_OPTIONS = [
 ]
 
 
-def with_reward_config(command):
-    """Give ``command`` the reward configuration options and pass it the resulting ``config``."""
-    names = [name for name, _, _ in _CONFIG_OPTIONS]
+def _reward_config(**o):
+    from visionr1.rewards import RewardConfig
 
-    @functools.wraps(command)
-    def wrapper(**kwargs):
-        from visionr1.rewards import RewardConfig
+    return RewardConfig(preset=o["preset"], family=o["family"], switch=o["switch"],
+                        differentiation=not o["no_differentiation"], refinement=not o["no_refinement"],
+                        count_reward=o["count_reward"], matcher=o["matcher"], adaptive=o["adaptive"],
+                        min_pixels=o["min_pixels"], max_pixels=o["max_pixels"])
 
-        o = {name: kwargs.pop(name) for name in names}
-        config = RewardConfig(preset=o["preset"], family=o["family"], switch=o["switch"],
-                              differentiation=not o["no_differentiation"], refinement=not o["no_refinement"],
-                              count_reward=o["count_reward"], matcher=o["matcher"], adaptive=o["adaptive"],
-                              min_pixels=o["min_pixels"], max_pixels=o["max_pixels"])
-        return command(config=config, **kwargs)
 
-    hints = typing.get_type_hints(command, include_extras=True)  # resolve the string annotations
-    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
-           if p.name != "config"]
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-             for name, annotation, default in _CONFIG_OPTIONS]
-    wrapper.__signature__ = inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra)
-    return wrapper
+with_reward_config = with_options(_CONFIG_OPTIONS, build=_reward_config)
 
 
 @contextmanager

@@ -179,8 +179,9 @@ class Adapter:
         return as_boxes(boxes) / np.array([sx, sy, sx, sy])
 
     # ---- text
-    def serialize(self, gt: Iterable[Mapping], geo: Geometry) -> str:
-        """The family's answer text for ground truth ``[{label, bbox}]`` (SFT targets)."""
+    def serialize(self, gt: Iterable[Mapping], geo: Geometry, exact: bool = False) -> str:
+        """The family's answer text for ground truth ``[{label, bbox}]``: coordinates on the family's grid as
+        models write them (SFT targets), or with ``exact`` as precisely as the format allows (qwen: 2 decimals)."""
         raise NotImplementedError
 
     def read(self, text: str) -> Read:
@@ -363,13 +364,14 @@ class QwenJSON(Adapter):
             return 1000.0 / width, 1000.0 / height, 1000.0, 1000.0
         return input_width / width, input_height / height, input_width * 1.0, input_height * 1.0
 
-    def serialize(self, gt: Iterable[Mapping], geo: Geometry) -> str:
+    def serialize(self, gt: Iterable[Mapping], geo: Geometry, exact: bool = False) -> str:
         gt = list(gt)
         if not gt:
             return "```json\n[]\n```"
-        q = _snap(self.to_model([g["bbox"] for g in gt], geo), self.bounds(geo), 1.0).astype(int)
-        lines = [json.dumps({"bbox_2d": b.tolist(), "label": g["label"]}, ensure_ascii=False)
-                 for b, g in zip(q, gt, strict=True)]
+        model = self.to_model([g["bbox"] for g in gt], geo)
+        q = _snap(model, self.bounds(geo), 0.01) if exact else _snap(model, self.bounds(geo), 1.0).astype(int)
+        lines = [json.dumps({"bbox_2d": [round(v, 2) for v in b.tolist()] if exact else b.tolist(),
+                             "label": g["label"]}, ensure_ascii=False) for b, g in zip(q, gt, strict=True)]
         return "```json\n[\n\t" + ",\n\t".join(lines) + "\n]\n```"
 
     def read(self, text: str) -> Read:
@@ -410,8 +412,8 @@ class GriffonG(Adapter):
     def space(self, width, height, input_width, input_height):
         return 1.0 / width, 1.0 / height, 1.0, 1.0
 
-    def serialize(self, gt: Iterable[Mapping], geo: Geometry) -> str:
-        gt = list(gt)
+    def serialize(self, gt: Iterable[Mapping], geo: Geometry, exact: bool = False) -> str:
+        gt = list(gt)  # three decimals are the format: ``exact`` changes nothing
         if not gt:
             return "None"
         q = _snap(self.to_model([g["bbox"] for g in gt], geo), (1.0, 1.0), 0.001)

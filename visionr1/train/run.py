@@ -30,10 +30,11 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     from transformers import PrinterCallback, ProgressCallback
     from transformers.utils import logging as hf_logging
 
+    from visionr1.models import check_model, load_model
     from visionr1.train.callbacks import MetricsFile, RichProgress
     from visionr1.train.config import describe
     from visionr1.train.data import grpo_dataset, load_dataset_dir, sft_dataset
-    from visionr1.train.model import check_model, load_model, peft_config, with_pixel_limits
+    from visionr1.train.model import peft_config, with_pixel_limits
 
     out = Path(out)
     resume_from = _resume_arg(resume, out)
@@ -44,7 +45,9 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     out.mkdir(parents=True, exist_ok=True)
     if getattr(config, "use_vllm", False) and not config.model_loader:  # vLLM reads the processor from the folder
         model_path = with_pixel_limits(model_path, config.min_pixels, config.max_pixels, out / "vllm-model")
-    model, processor = load_model(model_path, config)
+    model, processor = load_model(model_path, min_pixels=config.min_pixels, max_pixels=config.max_pixels,
+                                  bf16=config.bf16, loader=config.model_loader, loader_config=config,
+                                  freeze_vision_tower=config.freeze_vision_tower)
     callbacks = [MetricsFile(out), RichProgress()]
     config.disable_tqdm = True
     if kind == "grpo":

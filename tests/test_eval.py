@@ -1,0 +1,242 @@
+"""``visionr1 eval`` on the synthetic world: oracle, degraded predictions against pycocotools, the tiny model end
+to end, kill-and-resume, sharding, reports."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from visionr1.data import layouts
+from visionr1.eval.coco import coco_sets
+from visionr1.eval.predictions import PredictionStore
+from visionr1.eval.runner import _folder, answer, score
+from visionr1.formats import get_adapter
+
+ROOT = Path(__file__).resolve().parent.parent
+META = {"model": "test", "family": "qwen2.5-vl", "protocol": "all", "decoding": {}, "min_pixels": 3136,
+        "max_pixels": 401408, "limit": None}
+
+
+def report_of(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+# ------------------------------------------------------------------ oracle: perfect answers score 100
+
+
+@pytest.mark.parametrize("bench, args", [
+    ("coco", ["--data-root", "{w}/coco"]),
+    ("odinw", ["--data-root", "{w}/odinw"]),
+    ("ood", ["--data-root", "{w}/odinw"]),
+    ("rec", ["--data-root", "{w}/refer"]),
+    ("custom", ["--data-root", "{w}/v3det", "--annotations", "{w}/v3det/annotations/v3det_2023_v1_val.json"]),
+])
+def test_oracle_scores_100(world_dir, tmp_path, bench, args):
+    out = tmp_path / bench
+    assert run_cli("eval", bench, *[a.format(w=world_dir) for a in args], "--out", out, "--backend", "oracle") == 0
+    r = report_of(out)
+    key = "Acc@0.5" if bench == "rec" else "mAP"
+    assert r["headline"] == 100.0
+    assert all(m[key] == 100.0 and m["parse_failures"] == 0 and m["answered"] == m["queries"] > 0
+               for m in r["sets"].values())
+    n_sets = {"coco": 1, "odinw": 13, "ood": 4, "rec": 8, "custom": 1}[bench]
+    assert len(r["sets"]) == n_sets
+    assert (out / "report.md").read_text().startswith(f"# {bench} evaluation")
+    if bench in ("coco", "odinw", "ood"):
+        assert r["paper_reference"]
+
+
+def test_griffon_oracle_and_all_protocol(world_dir, tmp_path):
+    out = tmp_path / "g"
+    assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--out", out, "--backend", "oracle",
+                   "--family", "griffon-g", "--protocol", "all", "--sets", "PascalVOC,pistols") == 0
+    r = report_of(out)
+    assert r["protocol"] == "all" and set(r["sets"]) == {"odinw/PascalVOC", "odinw/pistols"}
+    assert all(m["mAP"] > 80 and m["AP50"] == 100.0 for m in r["sets"].values())  # 3 decimals cost a little IoU
+
+
+# ------------------------------------------------------------------ degraded answers vs pycocotools directly
+
+
+class Degraded:
+    """Drops every other object and jitters the rest (a stand-in for a weak model)."""
+
+    name = "degraded"
+
+    def __init__(self, jitter: float = 3.0) -> None:
+        self.adapter, self.rng, self.jitter = get_adapter("qwen2.5-vl"), np.random.default_rng(0), jitter
+
+    def generate(self, queries):
+        out = []
+        for q in queries:
+            geo = self.adapter.geometry(q.width, q.height)
+            keep = [{"label": lab.upper(), "bbox": (np.array(b) + self.rng.normal(0, self.jitter, 4)).tolist()}
+                    for k, (lab, b) in enumerate(q.gt) if k % 2 == 0]
+            keep.append({"label": "not a category", "bbox": [1, 1, 20, 20]})
+            out.append(self.adapter.serialize(keep, geo, exact=True))
+        return out
+
+
+def _pycocotools(gt_file: Path, detections: list[dict], image_ids: list[int]) -> np.ndarray:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_file))
+        e = COCOeval(gt, gt.loadRes(detections), "bbox")
+        e.params.imgIds = image_ids
+        e.evaluate()
+        e.accumulate()
+        e.summarize()
+    return e.stats
+
+
+@pytest.mark.parametrize("policy", ["constant", "rank-decay"])
+def test_degraded_answers_score_what_pycocotools_computes(world_dir, tmp_path, policy):
+    sets = coco_sets(world_dir / "coco", "qwen2.5-vl")
+    answer(sets, Degraded, tmp_path, "qwen2.5-vl", 3136, 401408, batch_size=4)
+    reports = {ev: score("coco", sets, tmp_path, META, policy, ev) for ev in ("faster-coco-eval", "pycocotools")}
+    records = PredictionStore(tmp_path / "predictions" / _folder(sets[0].name)).read()
+    doc = json.loads((world_dir / "coco" / layouts.coco_annotation("val2017")).read_text())
+    ids = {c["name"].lower(): c["id"] for c in doc["categories"]}
+    dets, unknown = [], 0
+    for q in sets[0].queries:
+        rec = records[q.qid]
+        for rank, (b, lab) in enumerate(zip(rec["boxes"], rec["labels"], strict=True)):
+            if lab.lower() not in ids:
+                unknown += 1
+                continue
+            dets.append({"image_id": q.image_id, "category_id": ids[lab.lower()],
+                         "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                         "score": 0.99 if policy == "constant" else 1 / (1 + rank)})
+    stats = _pycocotools(world_dir / "coco" / layouts.coco_annotation("val2017"), dets,
+                         sorted(q.image_id for q in sets[0].queries))
+    assert 0 < stats[0] < 1  # degraded, not trivial
+    for m in (r["sets"]["coco/val2017"] for r in reports.values()):
+        assert m["unknown_labels"] == unknown == len(sets[0].queries)
+        for key, i in (("mAP", 0), ("AP50", 1), ("AP75", 2), ("AR100", 8)):
+            assert m[key] == round(100 * stats[i], 2), key
+    assert reports["faster-coco-eval"]["sets"] == reports["pycocotools"]["sets"]  # both evaluators agree exactly
+
+
+def test_odinw_annotation_id_zero_is_evaluated(world_dir, tmp_path):
+    """Roboflow/ODinW files number annotations from 0; COCOeval would never count id 0 as found."""
+    doc = json.loads((world_dir / "odinw" / layouts.ODINW_SETS["PascalVOC"].annotation("valid")).read_text())
+    assert min(a["id"] for a in doc["annotations"]) == 0
+    out = tmp_path / "o"
+    assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--sets", "PascalVOC", "--out", out,
+                   "--backend", "oracle") == 0
+    assert report_of(out)["sets"]["odinw/PascalVOC"]["AR100"] == 100.0
+
+
+# ------------------------------------------------------------------ the tiny model end to end
+
+
+def test_tiny_model_end_to_end(tiny_model_dir, world_dir, tmp_path):
+    common = ["--model", tiny_model_dir, "--max-new-tokens", "12", "--batch-size", "3"]
+    assert run_cli("eval", "coco", "--data-root", world_dir / "coco", "--out", tmp_path / "coco", "--limit", "3",
+                   *common) == 0
+    assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--out", tmp_path / "odinw", "--limit", "2",
+                   "--sets", "Aquarium,pistols", *common) == 0
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--out", tmp_path / "rec", "--limit", "2",
+                   "--sets", "refcoco:val,refcocog:test", *common) == 0
+    for sub, n in (("coco", 3), ("odinw", 4), ("rec", 4)):
+        r = report_of(tmp_path / sub)
+        assert sum(m["answered"] for m in r["sets"].values()) == n
+        assert r["decoding"]["greedy"] and r["decoding"]["max_new_tokens"] == 12
+        records = [json.loads(x) for p in (tmp_path / sub / "predictions").rglob("part-*.jsonl")
+                   for x in p.read_text().splitlines()]
+        assert len(records) == n and all(isinstance(x["raw"], str) for x in records)
+
+
+def test_kill_and_resume(tiny_model_dir, world_dir, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "visionr1", "eval", "odinw", "--data-root", str(world_dir / "odinw"), "--out",
+           str(out), "--model", str(tiny_model_dir), "--max-new-tokens", "48", "--batch-size", "1",
+           "--sets", "PascalVOC,pistols,Aquarium"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def parts() -> list[Path]:
+        return list((out / "predictions").rglob("part-*.jsonl")) if (out / "predictions").exists() else []
+
+    deadline = time.time() + 300
+    while time.time() < deadline and sum(p.read_text().count("\n") for p in parts()) < 5:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = sum(p.read_text().count("\n") for p in parts())
+    assert done_before >= 5 and not (out / "report.json").exists()
+    assert subprocess.run(cmd, capture_output=True, timeout=600).returncode == 0
+    r = report_of(out)
+    total = sum(m["queries"] for m in r["sets"].values())
+    qids = [json.loads(x)["qid"] for p in parts() for x in p.read_text().splitlines()]
+    assert len(qids) == len(set(qids)) == total > done_before  # every query exactly once
+
+
+def test_two_processes_share_the_queries(world_dir, tmp_path):
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+         str(ROOT / "configs/accelerate/cpu2.yaml"), "-m", "visionr1", "eval", "coco", "--data-root",
+         str(world_dir / "coco"), "--out", str(out), "--backend", "oracle", "--batch-size", "2"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    part = {p.name: [json.loads(x)["qid"] for x in p.read_text().splitlines()]
+            for p in (out / "predictions" / "coco_val2017").glob("part-*.jsonl")}
+    assert set(part) == {"part-0.jsonl", "part-1.jsonl"}
+    assert not set(part["part-0.jsonl"]) & set(part["part-1.jsonl"])
+    assert report_of(out)["headline"] == 100.0
+
+
+# ------------------------------------------------------------------ errors, compare
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ")
+    return err
+
+
+def test_missing_files_are_listed_together(world_dir, tmp_path, capsys):
+    import shutil
+
+    odinw = tmp_path / "odinw"
+    shutil.copytree(world_dir / "odinw", odinw)
+    for name in ("Aquarium", "pistols"):
+        (odinw / layouts.ODINW_SETS[name].annotation("valid")).unlink()
+    assert run_cli("eval", "odinw", "--data-root", odinw, "--out", tmp_path / "o", "--backend", "oracle") == 2
+    err = _one_line(capsys)
+    assert "missing 2 dataset files" in err and "Aquarium Combined" in err and "val_annotations" in err
+    assert run_cli("eval", "coco", "--data-root", tmp_path, "--out", tmp_path / "c", "--backend", "oracle") == 2
+    assert "instances_val2017.json" in _one_line(capsys)
+    assert run_cli("eval", "coco", "--data-root", world_dir / "coco", "--out", tmp_path / "c") == 2
+    assert "needs --model" in _one_line(capsys)
+    assert run_cli("eval", "coco", "--data-root", world_dir / "coco", "--out", tmp_path / "c", "--backend", "x") == 2
+    assert "unknown backend 'x'" in _one_line(capsys)
+    assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--sets", "Nope", "--out", tmp_path / "c",
+                   "--backend", "oracle") == 2
+    assert "unknown ODinW set Nope" in _one_line(capsys)
+
+
+def test_compare(world_dir, tmp_path, capsys):
+    a, b = tmp_path / "base", tmp_path / "tuned"
+    sets = coco_sets(world_dir / "coco", "qwen2.5-vl")
+    answer(sets, Degraded, a, "qwen2.5-vl", 3136, 401408, batch_size=4)
+    score("coco", sets, a, META, "constant", "faster-coco-eval")
+    assert run_cli("eval", "coco", "--data-root", world_dir / "coco", "--out", b, "--backend", "oracle") == 0
+    capsys.readouterr()
+    assert run_cli("eval", "compare", a / "report.json", b) == 0
+    out = capsys.readouterr().out
+    base = report_of(a)["headline"]
+    assert "base" in out and "tuned" in out and f"{100 - base:+.1f}" in out
+    assert run_cli("eval", "compare", a) == 2

@@ -1,0 +1,196 @@
+"""``visionr1 eval``: COCO, ODinW-13, out-of-domain sets, REC, custom sets, VLMEvalKit QA, comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from visionr1.cli import console
+from visionr1.cli.options import with_options
+
+app = typer.Typer(help="Evaluate a checkpoint: COCO val2017, ODinW-13, out-of-domain sets, REC, custom COCO-format "
+                       "sets, general QA (VLMEvalKit); compare reports.", no_args_is_help=True,
+                  rich_markup_mode="markdown")
+
+
+@dataclass
+class EvalOptions:
+    model: str | None
+    out: Path
+    family: str
+    protocol: str | None
+    limit: int | None
+    score_policy: str
+    backend: str
+    batch_size: int
+    max_new_tokens: int
+    min_pixels: int
+    max_pixels: int
+    model_loader: str | None
+    evaluator: str
+
+
+_COMMON = [
+    ("model", Annotated[str | None, typer.Option(help="Checkpoint folder (or hub id) to evaluate.")], None),
+    ("out", Annotated[Path, typer.Option(help="Output folder: predictions/, report.json, report.md (re-running "
+                                              "resumes).")], Path("eval-out")),
+    ("family", Annotated[str, typer.Option(help="Model family (output format, coordinate space, templates).")],
+     "qwen2.5-vl"),
+    ("protocol", Annotated[str | None, typer.Option(help="single+pos (one query per image and present category) "
+                                                         "or all (every category at once); default per benchmark.")],
+     None),
+    ("limit", Annotated[int | None, typer.Option(min=1, help="Only the first N queries of each set.")], None),
+    ("score_policy", Annotated[str, typer.Option(help="Box confidences: constant (0.99, released evaluation) or "
+                                                      "rank-decay (1 / (1 + rank)).")], "constant"),
+    ("backend", Annotated[str, typer.Option(help="hf (batched generate), vllm, or oracle (answers with the ground "
+                                                 "truth: checks data and metrics, must score 100).")], "hf"),
+    ("batch_size", Annotated[int, typer.Option(min=1, help="Queries per generate call.")], 8),
+    ("max_new_tokens", Annotated[int, typer.Option(min=1, help="Longest answer (paper: 512).")], 512),
+    ("min_pixels", Annotated[int, typer.Option(help="Image processor min_pixels (same as training).")], 3136),
+    ("max_pixels", Annotated[int, typer.Option(help="Image processor max_pixels (same as training).")], 401408),
+    ("model_loader", Annotated[str | None, typer.Option(help="'module:function' returning (model, processor).")],
+     None),
+    ("evaluator", Annotated[str, typer.Option(help="faster-coco-eval (default) or pycocotools.")],
+     "faster-coco-eval"),
+]
+with_common = with_options(_COMMON, build=lambda **o: EvalOptions(**o), into="opts")
+
+
+def _run(benchmark: str, opts: EvalOptions, make_sets: Callable, default_protocol: str) -> None:
+    from accelerate import PartialState
+
+    from visionr1.errors import VisionR1Error
+    from visionr1.eval.backends import BACKENDS, make_backend
+    from visionr1.eval.metrics import EVALUATORS, SCORE_POLICIES
+    from visionr1.eval.report import report_table
+    from visionr1.eval.runner import answer, score
+    from visionr1.formats import FAMILIES
+
+    protocol = opts.protocol or default_protocol
+    for value, allowed, what in ((opts.backend, BACKENDS, "backend"), (opts.score_policy, SCORE_POLICIES,
+                                 "score policy"), (opts.evaluator, EVALUATORS, "evaluator"),
+                                 (opts.family, FAMILIES, "family")):
+        if value not in allowed:
+            raise VisionR1Error(f"unknown {what} '{value}' (choose from {', '.join(allowed)})")
+    if opts.backend != "oracle":
+        if opts.model is None:
+            raise VisionR1Error(f"the {opts.backend} backend needs --model")
+        from visionr1.models import check_model
+
+        check_model(opts.model, opts.family, opts.model_loader)
+    sets = make_sets(protocol)
+    if opts.out.exists() and not opts.out.is_dir():
+        raise VisionR1Error(f"--out {opts.out} is a file")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    # without an accelerator, accelerate only sees a multi-process launch when told to run on the CPU (gloo)
+    state = PartialState(cpu=not torch.accelerator.is_available())
+    backend_args = (opts.backend, opts.model, opts.family, opts.min_pixels, opts.max_pixels, opts.max_new_tokens,
+                    opts.model_loader)
+    bar = console.progress() if state.is_main_process else None
+    if bar:
+        bar.start()
+    try:
+        backend = answer(sets, lambda: make_backend(*backend_args, device=state.device), opts.out, opts.family,
+                         opts.min_pixels, opts.max_pixels, opts.batch_size, state.process_index,
+                         state.num_processes, bar)
+    finally:
+        if bar:
+            bar.stop()
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return
+    decoding = backend.decoding() if backend else {"backend": opts.backend, "max_new_tokens": opts.max_new_tokens,
+                                                   "note": "all queries were answered by an earlier run"}
+    meta = {"model": opts.model or "(oracle)", "family": opts.family, "protocol": protocol, "decoding": decoding,
+            "min_pixels": opts.min_pixels, "max_pixels": opts.max_pixels, "limit": opts.limit}
+    report = score(benchmark, sets, opts.out, meta, opts.score_policy, opts.evaluator)
+    console.out.print(report_table(report))
+    if report["paper_reference"]:
+        console.out.print("paper (base -> + Vision-R1): " + "; ".join(
+            f"{m} {b} -> {v}" for m, (b, v) in report["paper_reference"].items()))
+    console.out.print(f"report: {opts.out / 'report.json'}, {opts.out / 'report.md'}")
+
+
+def _names(value: str | None, default: tuple[str, ...]) -> list[str]:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else list(default)
+
+
+DataRoot = Annotated[Path, typer.Option(help="Dataset root (see docs/datasets.md).")]
+Sets = Annotated[str | None, typer.Option(help="Comma-separated subset of the sets.")]
+
+
+@app.command("coco")
+@with_common
+def coco_cmd(data_root: DataRoot, opts: EvalOptions) -> None:
+    """COCO val2017: one query per image naming all 80 categories (paper Table 1)."""
+    from visionr1.eval.coco import coco_sets
+
+    _run("coco", opts, lambda p: coco_sets(data_root, opts.family, protocol=p, limit=opts.limit), "all")
+
+
+@app.command("odinw")
+@with_common
+def odinw_cmd(data_root: DataRoot, opts: EvalOptions, sets: Sets = None) -> None:
+    """ODinW-13 (GLIP valid splits): per-set mAP and the 13-set average (paper Table 1)."""
+    from visionr1.data.layouts import ODINW_13
+    from visionr1.eval.odinw import odinw_sets
+
+    _run("odinw", opts, lambda p: odinw_sets(data_root, _names(sets, ODINW_13), opts.family, protocol=p,
+                                             limit=opts.limit), "single+pos")
+
+
+@app.command("ood")
+@with_common
+def ood_cmd(data_root: DataRoot, opts: EvalOptions, sets: Sets = None) -> None:
+    """Out-of-domain sets: boggleBoards, MountainDewCommercial, ThermalCheetah, vector (paper Table 2)."""
+    from visionr1.data.layouts import ODINW_OOD
+    from visionr1.eval.odinw import odinw_sets
+
+    _run("ood", opts, lambda p: odinw_sets(data_root, _names(sets, ODINW_OOD), opts.family, protocol=p,
+                                           limit=opts.limit), "single+pos")
+
+
+@app.command("rec")
+@with_common
+def rec_cmd(data_root: Annotated[Path, typer.Option(help="Folder with refcoco/, refcoco+/, refcocog/.")],
+            opts: EvalOptions, sets: Sets = None,
+            coco_root: Annotated[Path | None, typer.Option(help="COCO root holding train2014/ (default: a 'coco' "
+                                                                "folder beside --data-root).")] = None) -> None:
+    """RefCOCO / RefCOCO+ / RefCOCOg: Acc@0.5 per split."""
+    from visionr1.eval.rec import REC_SPLITS, rec_sets
+
+    images = coco_root or Path(data_root).parent / "coco"
+    _run("rec", opts, lambda p: rec_sets(data_root, images, _names(sets, REC_SPLITS), opts.family,
+                                         limit=opts.limit), "rec")
+
+
+@app.command("custom")
+@with_common
+def custom_cmd(data_root: Annotated[Path, typer.Option(help="Image folder of the set.")],
+               annotations: Annotated[Path, typer.Option(help="COCO-format instances json.")],
+               opts: EvalOptions) -> None:
+    """Any COCO-format set (json + image folder)."""
+    from visionr1.eval.custom import custom_sets
+
+    _run("custom", opts, lambda p: custom_sets(annotations, data_root, opts.family, protocol=p, limit=opts.limit),
+         "all")
+
+
+@app.command("compare")
+def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json files (or their folders); the "
+                                                                   "first is the baseline.")]) -> None:
+    """Headline metrics of several runs side by side, with deltas (base vs Vision-R1 vs SFT, like Table 1)."""
+    from visionr1.errors import VisionR1Error
+    from visionr1.eval.report import compare_table, load_report
+
+    if len(reports) < 2:
+        raise VisionR1Error("compare needs at least two reports")
+    loaded = [load_report(p) for p in reports]
+    console.out.print(compare_table(loaded, [Path(p).parent.name if Path(p).name == "report.json" else Path(p).name
+                                             for p in reports]))

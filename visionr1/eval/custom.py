@@ -1,0 +1,16 @@
+"""Any COCO-format set: an instances json and its image folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from visionr1.eval.sets import EvalSet, box_set, missing_files_error, read_json
+
+
+def custom_sets(annotations: Path, image_dir: Path, family: str, *, protocol: str = "all",
+                limit: int | None = None, name: str | None = None) -> list[EvalSet]:
+    missing = [p for p in (Path(annotations), Path(image_dir)) if not p.exists()]
+    if missing:
+        raise missing_files_error(missing, "--annotations <instances.json> --data-root <image folder>")
+    return [box_set(name or f"custom/{Path(annotations).stem}", read_json(Path(annotations)), Path(image_dir),
+                    family, protocol, limit)]

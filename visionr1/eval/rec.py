@@ -1,0 +1,40 @@
+"""Referring expression comprehension on RefCOCO / RefCOCO+ / RefCOCOg: Acc@0.5 per split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from visionr1.data.sources.refer import read_refer
+from visionr1.data.templates import load_templates
+from visionr1.errors import VisionR1Error
+from visionr1.eval.sets import EvalSet, Query
+
+REC_SPLITS = ("refcoco:val", "refcoco:testA", "refcoco:testB", "refcoco+:val", "refcoco+:testA", "refcoco+:testB",
+              "refcocog:val", "refcocog:test")
+
+
+def rec_sets(refer_root: Path, coco_root: Path | None, names: Sequence[str], family: str, *,
+             limit: int | None = None) -> list[EvalSet]:
+    """One set per ``dataset:split``; one query per sentence, its target the referred box."""
+    template = load_templates(family)["rec"][0]
+    out = []
+    for name in names:
+        dataset, _, split = name.rpartition(":")
+        if not dataset or not split:
+            raise VisionR1Error(f"REC sets are named dataset:split (e.g. refcoco:testA), got '{name}'")
+        exprs = read_refer(refer_root, coco_root, dataset, (split,))
+        queries = []
+        for k in range(len(exprs)):
+            a, b = exprs.offsets[k], exprs.offsets[k + 1]
+            if b - a != 1:
+                continue  # REC targets one object
+            img = exprs.image[k]
+            text = exprs.texts[k]
+            queries.append(Query(f"{name}:{exprs.keys[k]}", exprs.paths[img], int(img), int(exprs.widths[img]),
+                                 int(exprs.heights[img]), template.render([text]), (text,), None,
+                                 ((text, tuple(exprs.boxes[a].tolist())),)))
+            if limit is not None and len(queries) >= limit:
+                break
+        out.append(EvalSet(name, "rec", queries))
+    return out
