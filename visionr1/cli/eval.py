@@ -182,6 +182,69 @@ def custom_cmd(data_root: Annotated[Path, typer.Option(help="Image folder of the
          "all")
 
 
+@dataclass
+class QAOptions:
+    model: str | None
+    out: Path
+    family: str
+    limit: int | None
+    backend: str
+    max_new_tokens: int
+    min_pixels: int
+    max_pixels: int
+    model_loader: str | None
+
+
+_QA = [("backend", Annotated[str, typer.Option(help="hf (generate) or vllm; with --engine vlmeval, vllm sets "
+                                                  "VLMEvalKit's use_vllm.")], "hf") if o[0] == "backend" else o
+       for o in _COMMON if o[0] in QAOptions.__dataclass_fields__]
+
+
+@app.command("qa")
+@with_options(_QA, build=lambda **o: QAOptions(**o), into="opts")
+def qa_cmd(opts: QAOptions,
+           more: Annotated[list[str] | None, typer.Argument(
+               metavar="[BENCHMARK]...", help="More benchmarks (so that `--benchmarks A B C` works).")] = None,
+           benchmarks: Annotated[str | None, typer.Option(
+               help="VLMEvalKit benchmark names, comma- or space-separated (default: the paper's "
+                    "GQA_TestDev_Balanced AI2D_TEST ChartQA_TEST SEEDBench_IMG); any NAME.tsv in --lmu-data "
+                    "works.")] = None,
+           lmu_data: Annotated[Path | None, typer.Option(
+               envvar="LMUData", help="Folder of VLMEvalKit benchmark TSVs (default: ~/LMUData).")] = None,
+           engine: Annotated[str, typer.Option(
+               help="visionr1 (answers with visionr1's backend: same loading, pixels and greedy decoding as the "
+                    "other benchmarks, any device) or vlmeval (VLMEvalKit's Qwen2VLChat: GPU + flash-attention)."
+           )] = "visionr1") -> None:
+    """General QA with VLMEvalKit, exact-match judging (paper Table 9): the localization gains must not cost
+    general ability."""
+    from accelerate import PartialState
+
+    from visionr1.errors import VisionR1Error
+    from visionr1.eval.qa import PAPER_QA, run_qa
+    from visionr1.eval.report import report_table
+
+    if opts.model is None:
+        raise VisionR1Error("eval qa needs --model")
+    if opts.backend not in ("hf", "vllm"):
+        raise VisionR1Error(f"eval qa answers with the hf or vllm backend, not '{opts.backend}'")
+    names = [n for part in [benchmarks or "", *(more or [])] for n in part.replace(",", " ").split()]
+    if engine == "visionr1":
+        from visionr1.models import check_model
+
+        check_model(opts.model, opts.family, opts.model_loader)
+    import torch
+
+    state = PartialState(cpu=not torch.accelerator.is_available())
+    lmu = lmu_data or Path.home() / "LMUData"
+    report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
+                    engine=engine, family=opts.family, backend=opts.backend, min_pixels=opts.min_pixels,
+                    max_pixels=opts.max_pixels, max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
+                    limit=opts.limit, device=state.device, is_main=state.is_main_process)
+    if report:
+        console.out.print(report_table(report))
+        console.out.print(f"report: {opts.out / 'report.json'}, {opts.out / 'report.md'}")
+
+
 @app.command("compare")
 def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json files (or their folders); the "
                                                                    "first is the baseline.")]) -> None:

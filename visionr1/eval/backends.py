@@ -71,24 +71,30 @@ class HFBackend:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
                 "repetition_penalty": 1.0, "padding_side": "left"}
 
-    def generate(self, queries: Sequence[Query]) -> list[str]:
+    def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
+        """Answer chat conversations (``{"type": "image"}`` placeholders, ``images`` in their order) in one
+        batch."""
         import torch
 
-        texts = [self.processor.apply_chat_template(_messages(q), add_generation_prompt=True) for q in queries]
-        inputs = self.processor(text=texts, images=[_image(q.image) for q in queries], padding=True,
-                                return_tensors="pt").to(self.device)
+        texts = [self.processor.apply_chat_template(c, add_generation_prompt=True) for c in conversations]
+        flat = [im for ims in images for im in ims]
+        inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             out = self.model.generate(**inputs)
         return self.processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
+    def generate(self, queries: Sequence[Query]) -> list[str]:
+        return self.chat([_messages(q) for q in queries], [[_image(q.image)] for q in queries])
+
 
 class VLLMBackend:
-    """vLLM offline inference with the same min/max_pixels as the HF processor (greedy, one image per prompt)."""
+    """vLLM offline inference with the same min/max_pixels as the HF processor (greedy; ``max_images`` per
+    prompt)."""
 
     name = "vllm"
 
     def __init__(self, model_path: str, family: str, min_pixels: int, max_pixels: int,
-                 max_new_tokens: int = 512) -> None:
+                 max_new_tokens: int = 512, max_images: int = 1) -> None:
         try:
             from vllm import LLM, SamplingParams
         except ImportError:
@@ -97,7 +103,7 @@ class VLLMBackend:
 
         self.processor = AutoProcessor.from_pretrained(model_path, size={"shortest_edge": min_pixels,
                                                                          "longest_edge": max_pixels})
-        self.llm = LLM(model=model_path, limit_mm_per_prompt={"image": 1},
+        self.llm = LLM(model=model_path, limit_mm_per_prompt={"image": max_images},
                        mm_processor_kwargs={"min_pixels": min_pixels, "max_pixels": max_pixels})
         self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         self.max_new_tokens = max_new_tokens
@@ -105,14 +111,18 @@ class VLLMBackend:
     def decoding(self) -> dict:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens}
 
-    def generate(self, queries: Sequence[Query]) -> list[str]:
-        prompts = [{"prompt": self.processor.apply_chat_template(_messages(q), add_generation_prompt=True),
-                    "multi_modal_data": {"image": _image(q.image)}} for q in queries]
+    def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
+        prompts = [{"prompt": self.processor.apply_chat_template(c, add_generation_prompt=True),
+                    **({"multi_modal_data": {"image": ims}} if ims else {})}
+                   for c, ims in zip(conversations, images, strict=True)]
         return [o.outputs[0].text for o in self.llm.generate(prompts, self.params, use_tqdm=False)]
+
+    def generate(self, queries: Sequence[Query]) -> list[str]:
+        return self.chat([_messages(q) for q in queries], [[_image(q.image)] for q in queries])
 
 
 def make_backend(name: str, model: str | None, family: str, min_pixels: int, max_pixels: int,
-                 max_new_tokens: int, loader: str | None = None, device=None):
+                 max_new_tokens: int, loader: str | None = None, device=None, max_images: int = 1):
     if name not in BACKENDS:
         raise VisionR1Error(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     if name == "oracle":
@@ -120,5 +130,5 @@ def make_backend(name: str, model: str | None, family: str, min_pixels: int, max
     if model is None:
         raise VisionR1Error(f"the {name} backend needs --model")
     if name == "vllm":
-        return VLLMBackend(model, family, min_pixels, max_pixels, max_new_tokens)
+        return VLLMBackend(model, family, min_pixels, max_pixels, max_new_tokens, max_images)
     return HFBackend(model, family, min_pixels, max_pixels, max_new_tokens, loader, device)

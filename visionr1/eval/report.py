@@ -16,8 +16,10 @@ PAPER_REFERENCE = {
     "odinw": {"Qwen2.5-VL-7B": (37.0, 46.0), "Griffon-G-7B": (43.8, 46.3)},
     "ood": {"Qwen2.5-VL-7B": (16.9, 21.7)},
 }
-BOX_COLUMNS = ("mAP", "AP50", "AP75", "AR100", "queries", "parse_failures", "unknown_labels")
-REC_COLUMNS = ("Acc@0.5", "queries", "parse_failures")
+COLUMNS = {"boxes": ("mAP", "AP50", "AP75", "AR100", "queries", "parse_failures", "unknown_labels"),
+           "rec": ("Acc@0.5", "queries", "parse_failures"),
+           "qa": ("Overall", "questions", "type")}
+SUMMARY_METRIC = {"boxes": "mAP", "rec": "Acc@0.5", "qa": "Overall"}
 
 
 def _fmt(v) -> str:
@@ -25,13 +27,13 @@ def _fmt(v) -> str:
 
 
 def summary_metric(report: dict) -> str:
-    return "Acc@0.5" if report["kind"] == "rec" else "mAP"
+    return SUMMARY_METRIC[report["kind"]]
 
 
 def report_table(report: dict) -> Table:
-    cols = REC_COLUMNS if report["kind"] == "rec" else BOX_COLUMNS
-    t = Table(title=f"{report['benchmark']}: {report['model']} ({report['family']}, {report['protocol']}, "
-                    f"scores: {report['score_policy']})")
+    cols = COLUMNS[report["kind"]]
+    scores = f", scores: {report['score_policy']}" if report["kind"] == "boxes" else ""
+    t = Table(title=f"{report['benchmark']}: {report['model']} ({report['family']}, {report['protocol']}{scores})")
     t.add_column("set")
     for c in cols:
         t.add_column(c, justify="right")
@@ -43,11 +45,12 @@ def report_table(report: dict) -> Table:
 
 
 def markdown(report: dict) -> str:
-    cols = REC_COLUMNS if report["kind"] == "rec" else BOX_COLUMNS
+    cols = COLUMNS[report["kind"]]
     lines = [f"# {report['benchmark']} evaluation", "",
              f"- model: `{report['model']}` (family {report['family']})",
-             f"- protocol: {report['protocol']}; scores: {report['score_policy']} (LVLMs give no confidences; with "
-             "tied scores AP depends on the answer order); evaluator: " + report["evaluator"],
+             f"- protocol: {report['protocol']}; " + (
+                 f"scores: {report['score_policy']} (LVLMs give no confidences; with tied scores AP depends on the "
+                 "answer order); " if report["kind"] == "boxes" else "") + "evaluator: " + report["evaluator"],
              f"- decoding: {json.dumps(report['decoding'])}; min_pixels {report['min_pixels']}, "
              f"max_pixels {report['max_pixels']}", "",
              "| set | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
@@ -83,7 +86,7 @@ def compare_table(reports: list[dict], names: list[str]) -> Table:
     metric = summary_metric(reports[0])
     kinds = {r["kind"] for r in reports}
     if len(kinds) > 1:
-        raise VisionR1Error("cannot compare box-metric reports with REC reports")
+        raise VisionR1Error(f"cannot compare reports of different kinds ({', '.join(sorted(kinds))})")
     t = Table(title=f"{metric} (percent); Δ against {names[0]}")
     t.add_column("set")
     for i, n in enumerate(names):

@@ -340,26 +340,31 @@ def _casing(rng: np.random.Generator, sentence: str) -> str:
 # ---------------------------------------------------------------- the world
 
 
+def coco_scenes(seed: int, split: str, n: int) -> list[Scene]:
+    """The first ``n`` scenes of a COCO split: 8 shape categories, 1-40 objects, some empty images, a crowd
+    region in every tenth image."""
+    si = ("train2017", "val2017").index(split)
+    scenes = []
+    for i in range(n):
+        rng = _rng(seed, "coco", si, i)
+        count = sample_count(rng, hard_share=0.45, empty_share=0.06)
+        crowd = None
+        if count and i % 10 == 3:
+            s = COCO_SHAPES[int(rng.integers(len(COCO_SHAPES)))]
+            crowd = (s, COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], s)
+        items = _items(rng, count - (crowd is not None), COCO_SHAPES, COLOUR_NAMES)
+        scenes.append(make_scene(rng, f"coco/{split}/{i}", items, crowd=crowd))
+    return scenes
+
+
 def build_world(seed: int = 0, images: int = 200) -> World:
     """The whole synthetic world for ``seed``; ``images`` = number of COCO train images (other sources scale)."""
     if images < 1:
         raise ValueError("images must be >= 1")
     w = World(seed=seed, images=images)
 
-    # COCO: 8 shape categories, 1-40 objects, some empty images, some crowd regions
     n_val = max(8, images // 4)
-    for si, (split, n) in enumerate((("train2017", images), ("val2017", n_val))):
-        scenes = []
-        for i in range(n):
-            rng = _rng(seed, "coco", si, i)
-            count = sample_count(rng, hard_share=0.45, empty_share=0.06)
-            crowd = None
-            if count and i % 10 == 3:  # every tenth image holds one crowd region
-                s = COCO_SHAPES[int(rng.integers(len(COCO_SHAPES)))]
-                crowd = (s, COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], s)
-            items = _items(rng, count - (crowd is not None), COCO_SHAPES, COLOUR_NAMES)
-            scenes.append(make_scene(rng, f"coco/{split}/{i}", items, crowd=crowd))
-        w.coco[split] = scenes
+    w.coco = {"train2017": coco_scenes(seed, "train2017", images), "val2017": coco_scenes(seed, "val2017", n_val)}
 
     # ODinW: every set of the layout table, each with its own small category set
     k = max(3, images // 25)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
+import io
 import json
 import pickle
 import re
@@ -14,7 +17,7 @@ import numpy as np
 from visionr1 import __version__
 from visionr1.data import layouts
 from visionr1.io import write_bytes, write_json
-from visionr1.synth.shapes import mask, polygon, polygon_area
+from visionr1.synth.shapes import COLOURS, mask, polygon, polygon_area
 from visionr1.synth.world import COCO_CATEGORY_IDS, COCO_SHAPES, Obj, Ref, Scene, World
 
 Advance = Callable[[int], None]
@@ -238,6 +241,59 @@ def write_vg(world: World, root: Path, advance: Advance | None = None) -> None:
     write_json(root / layouts.VG_IMAGE_DATA, image_data)
 
 
+LMU_SHAPES = "VisionR1_Shapes_MCQ"
+
+
+def _mcq(rng: np.random.Generator, scene: Scene) -> list[tuple[str, str, list[str], str]]:
+    """Multiple-choice questions about one scene: (category, question, 4 options, correct option)."""
+    objs = [o for o in scene.objects if not o.crowd]
+    if not objs:
+        return []
+    counts = {s: sum(o.shape == s for o in objs) for s in COCO_SHAPES}
+    present = sorted(s for s, n in counts.items() if n)
+    absent = [s for s in COCO_SHAPES if not counts[s]]
+    out = []
+    shape = present[int(rng.integers(len(present)))]
+    n = counts[shape]
+    wrong = [int(v) for v in rng.permutation([v for v in range(max(1, n - 4), n + 5) if v != n])[:3]]
+    out.append(("counting", f"How many {shape}s are there in the image?", [str(n), *map(str, wrong)], str(n)))
+    if len(absent) >= 3:
+        decoys = [absent[int(j)] for j in rng.permutation(len(absent))[:3]]
+        out.append(("recognition", "Which of these shapes appears in the image?", [shape, *decoys], shape))
+    single = [o for o in objs if counts[o.shape] == 1]
+    if single:
+        o = single[int(rng.integers(len(single)))]
+        others = [c for c in COLOURS if c != o.colour]
+        decoys = [others[int(j)] for j in rng.permutation(len(others))[:3]]
+        out.append(("attribute", f"What colour is the {o.shape}?", [o.colour, *decoys], o.colour))
+    return out
+
+
+def write_lmudata(world: World, root: Path) -> None:
+    """``lmudata/VisionR1_Shapes_MCQ.tsv``: multiple-choice questions on the COCO val images in VLMEvalKit's TSV
+    format (index, base64 image, question, A-D, answer letter, category), for ``visionr1 eval qa``."""
+    rng = np.random.default_rng([world.seed, 107])
+    rows = []
+    for scene in world.coco["val2017"]:
+        questions = _mcq(rng, scene)
+        if not questions:
+            continue
+        buf = io.BytesIO()
+        scene.render().save(buf, "JPEG", quality=90)
+        image = base64.b64encode(buf.getvalue()).decode()
+        first = len(rows)
+        for category, question, options, answer in questions:
+            shuffled = [options[int(j)] for j in rng.permutation(4)]
+            # later questions on an image point at the first one's index instead of repeating the image
+            rows.append([len(rows), image if len(rows) == first else str(first), question, *shuffled,
+                         "ABCD"[shuffled.index(answer)], category])
+    text = io.StringIO()
+    w = csv.writer(text, delimiter="\t", lineterminator="\n")
+    w.writerow(["index", "image", "question", "A", "B", "C", "D", "answer", "category"])
+    w.writerows(rows)
+    write_bytes(root / f"{LMU_SHAPES}.tsv", text.getvalue().encode())
+
+
 def write_world(world: World, out: Path, advance: Advance | None = None) -> dict:
     """Write every source under ``out`` and a ``world.json`` summary; returns the summary."""
     write_coco(world, out / "coco", advance)
@@ -245,12 +301,14 @@ def write_world(world: World, out: Path, advance: Advance | None = None) -> dict
     write_v3det(world, out / "v3det", advance)
     write_refer(world, out / "refer", out / "coco", advance)
     write_vg(world, out / "vg", advance)
+    write_lmudata(world, out / "lmudata")
     summary = {
         "generator": "visionr1 synth world",
         "version": __version__,
         "seed": world.seed,
         "images": world.images,
-        "roots": {"coco": "coco", "odinw": "odinw", "v3det": "v3det", "refcoco": "refer", "vg": "vg"},
+        "roots": {"coco": "coco", "odinw": "odinw", "v3det": "v3det", "refcoco": "refer", "vg": "vg",
+                  "lmudata": "lmudata"},
         "sources": {
             "coco": {split: _counts(sc) for split, sc in world.coco.items()},
             "odinw": {name: {split: _counts(sc) for split, sc in sp.items()} for name, sp in world.odinw.items()},

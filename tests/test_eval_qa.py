@@ -1,0 +1,124 @@
+"""``visionr1 eval qa``: VLMEvalKit (real, offline) on the synthetic world's multiple-choice TSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run_cli
+
+from visionr1.eval.qa import PAPER_QA, import_vlmeval, run_qa, vlmeval_config
+from visionr1.synth.writers import LMU_SHAPES
+
+csv.field_size_limit(1 << 30)
+
+
+def _rows(lmu: Path) -> list[dict]:
+    with open(lmu / f"{LMU_SHAPES}.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+class AnswerKey:
+    """Answers from the TSV's key: right except on colour questions, where it picks a wrong letter."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.key = {r["question"] + "|" + "|".join(r[c] for c in "ABCD"): r for r in rows}
+        self.calls: list[tuple[str, int]] = []
+
+    def decoding(self) -> dict:
+        return {"backend": "answer-key"}
+
+    def chat(self, conversations, images):
+        out = []
+        for conv, ims in zip(conversations, images, strict=True):
+            text = "".join(c["text"] for c in conv[0]["content"] if c["type"] == "text")
+            self.calls.append((text, len(ims)))
+            question = re.search(r"Question: (.*)\n", text).group(1)
+            options = re.findall(r"^([A-D])\. (.*)$", text, re.M)
+            row = self.key[question + "|" + "|".join(v for _, v in options)]
+            right = row["answer"]
+            out.append(right if row["category"] != "attribute" else "ABCD"[("ABCD".index(right) + 1) % 4])
+        return out
+
+
+def test_judged_accuracy_is_what_the_answers_deserve(world_dir, tmp_path):
+    lmu = world_dir / "lmudata"
+    rows = _rows(lmu)[:12]
+    key = AnswerKey(rows)
+    report = run_qa(model="answer-key", benchmarks=[LMU_SHAPES], lmu_data=lmu, out=tmp_path, engine="visionr1",
+                    family="qwen2.5-vl", backend="hf", min_pixels=3136, max_pixels=401408, max_new_tokens=8,
+                    loader=None, limit=12, answerer=key)
+    m = report["sets"][LMU_SHAPES]
+    right = sum(r["category"] != "attribute" for r in rows)
+    assert 0 < right < len(rows)
+    assert m["Overall"] == round(100 * right / len(rows), 2)
+    assert m["counting"] == m["recognition"] == 100.0 and m["attribute"] == 0.0
+    assert m["questions"] == len(key.calls) == 12 and all(n == 1 for _, n in key.calls)  # one image each
+    assert report["headline"] == m["Overall"] and report["judge"] == "exact_matching"
+    assert (tmp_path / "report.md").read_text().startswith("# qa evaluation")
+
+    class Refuse(AnswerKey):
+        def chat(self, conversations, images):
+            raise AssertionError("finished questions must not be asked again")
+
+    again = run_qa(model="answer-key", benchmarks=[LMU_SHAPES], lmu_data=lmu, out=tmp_path, engine="visionr1",
+                   family="qwen2.5-vl", backend="hf", min_pixels=3136, max_pixels=401408, max_new_tokens=8,
+                   loader=None, limit=12, answerer=Refuse(rows))
+    assert again["sets"] == report["sets"]
+
+
+def test_tiny_model_through_the_cli(world_dir, tiny_model_dir, tmp_path):
+    args = ["eval", "qa", "--model", tiny_model_dir, "--lmu-data", world_dir / "lmudata", "--benchmarks",
+            LMU_SHAPES, "--out", tmp_path, "--max-new-tokens", "6", "--limit", "5"]
+    assert run_cli(*args) == 0
+    r = json.loads((tmp_path / "report.json").read_text())
+    assert r["sets"][LMU_SHAPES]["questions"] == 5 and 0 <= r["headline"] <= 100
+    assert r["decoding"]["greedy"] and r["decoding"]["max_new_tokens"] == 6
+    config = json.loads((tmp_path / "vlmeval_config.json").read_text())
+    assert config["data"] == {LMU_SHAPES: {"class": "CustomMCQDataset", "dataset": LMU_SHAPES}}
+    assert (tmp_path / "vlmeval" / f"{tiny_model_dir.name}_{LMU_SHAPES}.xlsx").is_file()
+
+
+def test_vlmeval_engine_config_is_valid_for_vlmeval(world_dir, monkeypatch):
+    """The generated config is what `python -m vlmeval.run --config` reads: its data section builds with
+    VLMEvalKit's own builder and its model class exists there."""
+    import torch
+
+    monkeypatch.setenv("LMUData", str(world_dir / "lmudata"))
+    vd = import_vlmeval()
+    assert torch.is_grad_enabled()  # vlmeval.vlm turns autograd off when imported; visionr1 puts it back
+    import vlmeval.vlm
+    from vlmeval.run import build_dataset_from_config
+
+    ds = vd.build_dataset(LMU_SHAPES)
+    config = vlmeval_config("/ckpt/Qwen2.5-VL-7B-Instruct", "Qwen2.5-VL-7B-Instruct", "vlmeval", {LMU_SHAPES: ds},
+                            min_pixels=3136, max_pixels=12845056, max_new_tokens=512, use_vllm=False)
+    model = config["model"]["Qwen2.5-VL-7B-Instruct"]
+    assert hasattr(vlmeval.vlm, model["class"]) and model["max_pixels"] == 12845056
+    rebuilt = build_dataset_from_config(config["data"], LMU_SHAPES)
+    assert type(rebuilt) is type(ds) and len(rebuilt) == len(_rows(world_dir / "lmudata"))
+
+
+def test_missing_benchmarks_are_listed_with_their_source(world_dir, tiny_model_dir, tmp_path, capsys):
+    assert run_cli("eval", "qa", "--model", tiny_model_dir, "--lmu-data", world_dir / "lmudata", "--out",
+                   tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: missing 4 VLMEvalKit TSV files")
+    assert all(f"{b}.tsv (from https://" in err[0] for b in PAPER_QA)
+    assert run_cli("eval", "qa", "--model", tiny_model_dir, "--lmu-data", tmp_path / "nope", "--out", tmp_path) == 2
+    assert "LMUData folder" in capsys.readouterr().err
+
+
+def test_without_vlmeval_a_one_line_install_hint(world_dir, tiny_model_dir):
+    code = ("import sys; sys.modules['vlmeval'] = None\n"
+            "from visionr1.cli import main\n"
+            f"sys.exit(main(['eval', 'qa', '--model', {str(tiny_model_dir)!r}, '--lmu-data', "
+            f"{str(world_dir / 'lmudata')!r}, '--benchmarks', {LMU_SHAPES!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: eval qa needs VLMEvalKit: pip install 'visionr1[qa]' (it installs "
+                                   "ms-vlmeval; nvidia-vlmeval works too)")
