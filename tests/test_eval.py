@@ -129,6 +129,39 @@ def test_degraded_answers_score_what_pycocotools_computes(world_dir, tmp_path, p
     assert reports["faster-coco-eval"]["sets"] == reports["pycocotools"]["sets"]  # both evaluators agree exactly
 
 
+class HalfRight:
+    """REC answers: the referred box for every other query; otherwise a box shifted by its own width (IoU 0) or
+    no box at all."""
+
+    name = "half-right"
+
+    def __init__(self) -> None:
+        self.adapter, self.n = get_adapter("qwen2.5-vl"), 0
+
+    def generate(self, queries):
+        out = []
+        for q in queries:
+            x1, y1, x2, y2 = q.gt[0][1]
+            geo = self.adapter.geometry(q.width, q.height)
+            box = [x1, y1, x2, y2] if self.n % 2 == 0 else [x2, y1, 2 * x2 - x1, y2]
+            out.append(self.adapter.serialize([{"label": q.gt[0][0], "bbox": box}], geo, exact=True)
+                       if self.n % 4 != 3 else "I cannot find it.")
+            self.n += 1
+        return out
+
+
+def test_rec_accuracy_counts_the_first_box(world_dir, tmp_path):
+    from visionr1.eval.rec import rec_sets
+
+    sets = rec_sets(world_dir / "refer", world_dir / "coco", ["refcoco:val"], "qwen2.5-vl")
+    answer(sets, HalfRight, tmp_path, "qwen2.5-vl", 3136, 401408, batch_size=3)
+    m = score("rec", sets, tmp_path, META, "constant", "faster-coco-eval")["sets"]["refcoco:val"]
+    n = len(sets[0].queries)
+    assert n >= 4 and m["answered"] == n
+    assert m["Acc@0.5"] == round(100 * len(range(0, n, 2)) / n, 2)
+    assert m["parse_failures"] == len(range(3, n, 4))
+
+
 def test_odinw_annotation_id_zero_is_evaluated(world_dir, tmp_path):
     """Roboflow/ODinW files number annotations from 0; COCOeval would never count id 0 as found."""
     doc = json.loads((world_dir / "odinw" / layouts.ODINW_SETS["PascalVOC"].annotation("valid")).read_text())

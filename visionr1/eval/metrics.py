@@ -8,8 +8,9 @@ import io
 
 import numpy as np
 
+from visionr1.boxes import as_boxes, iou_aligned
 from visionr1.errors import VisionR1Error
-from visionr1.eval.sets import EvalSet
+from visionr1.eval.sets import EvalSet, Query
 from visionr1.formats import normalize_label
 
 EVALUATORS = ("faster-coco-eval", "pycocotools")
@@ -72,15 +73,10 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
     if score_policy not in SCORE_POLICIES:
         raise VisionR1Error(f"unknown score policy '{score_policy}' (choose from {', '.join(SCORE_POLICIES)})")
     by_name = {normalize_label(n): cid for cid, n in es.categories.items()}
-    detections, images = [], set()
-    unknown = failures = answered = 0
-    for q in es.queries:
-        rec = records.get(q.qid)
-        if rec is None:
-            continue
-        answered += 1
-        images.add(q.image_id)
-        failures += not rec["template_ok"]
+    answered = _answered(es, records)
+    detections, unknown = [], 0
+    images = {q.image_id for q, _ in answered}
+    for q, rec in answered:
         for rank, (box, label) in enumerate(zip(rec["boxes"], rec["labels"], strict=True)):
             cid = q.category_id if q.category_id is not None else by_name.get(normalize_label(label))
             if cid is None:
@@ -91,27 +87,23 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
                                "score": score_of(rank, score_policy)})
     stats = coco_stats(es.coco, detections, sorted(images), evaluator)
     out = {k: (round(100 * float(stats[i]), 2) if stats[i] >= 0 else None) for k, i in STAT_NAMES.items()}
-    return {**out, "queries": len(es.queries), "answered": answered, "images": len(images),
-            "parse_failures": failures, "unknown_labels": unknown, "detections": len(detections)}
+    return {**out, **_counts(es, answered), "images": len(images), "unknown_labels": unknown,
+            "detections": len(detections)}
 
 
-def _iou(a, b) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _answered(es: EvalSet, records: dict[str, dict]) -> list[tuple[Query, dict]]:
+    return [(q, records[q.qid]) for q in es.queries if q.qid in records]
+
+
+def _counts(es: EvalSet, answered: list[tuple[Query, dict]]) -> dict:
+    return {"queries": len(es.queries), "answered": len(answered),
+            "parse_failures": sum(not rec["template_ok"] for _, rec in answered)}
 
 
 def rec_metrics(es: EvalSet, records: dict[str, dict]) -> dict:
     """Acc@0.5 (percent): the first predicted box must overlap the referred box with IoU >= 0.5."""
-    correct = answered = failures = 0
-    for q in es.queries:
-        rec = records.get(q.qid)
-        if rec is None:
-            continue
-        answered += 1
-        failures += not rec["template_ok"]
-        correct += bool(rec["boxes"]) and _iou(rec["boxes"][0], q.gt[0][1]) >= 0.5
-    return {"Acc@0.5": round(100 * correct / answered, 2) if answered else None, "queries": len(es.queries),
-            "answered": answered, "parse_failures": failures}
+    answered = _answered(es, records)
+    first = [rec["boxes"][0] if rec["boxes"] else [0.0, 0.0, 0.0, 0.0] for _, rec in answered]
+    target = [q.gt[0][1] for q, _ in answered]
+    correct = int((iou_aligned(as_boxes(first), as_boxes(target)) >= 0.5).sum()) if answered else 0
+    return {"Acc@0.5": round(100 * correct / len(answered), 2) if answered else None, **_counts(es, answered)}
