@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -60,17 +59,22 @@ _COMMON = [
 with_common = with_options(_COMMON, build=lambda **o: EvalOptions(**o), into="opts")
 
 
-def _run(benchmark: str, opts: EvalOptions, make_sets: Callable, default_protocol: str) -> None:
+def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
+    """Answer (sharded, resumable), score and report ``benchmark`` on ``data`` (see ``eval.benchmarks``)."""
     from accelerate import PartialState
 
     from visionr1.errors import VisionR1Error
     from visionr1.eval.backends import BACKENDS, make_backend
+    from visionr1.eval.benchmarks import DEFAULT_PROTOCOL, default_sets, make_sets
     from visionr1.eval.metrics import EVALUATORS, SCORE_POLICIES
     from visionr1.eval.report import report_table
     from visionr1.eval.runner import answer, score
     from visionr1.formats import FAMILIES
 
-    protocol = opts.protocol or default_protocol
+    protocol = opts.protocol or DEFAULT_PROTOCOL[benchmark]
+    if "sets" in data:
+        data["sets"] = _names(data["sets"], default_sets(benchmark))
+    data = {k: str(Path(v).resolve()) if isinstance(v, Path) else v for k, v in data.items()}
     for value, allowed, what in ((opts.backend, BACKENDS, "backend"), (opts.score_policy, SCORE_POLICIES,
                                  "score policy"), (opts.evaluator, EVALUATORS, "evaluator"),
                                  (opts.family, FAMILIES, "family")):
@@ -82,7 +86,7 @@ def _run(benchmark: str, opts: EvalOptions, make_sets: Callable, default_protoco
         from visionr1.models import check_model
 
         check_model(opts.model, opts.family, opts.model_loader)
-    sets = make_sets(protocol)
+    sets = make_sets(benchmark, data, opts.family, protocol, opts.limit)
     if opts.out.exists() and not opts.out.is_dir():
         raise VisionR1Error(f"--out {opts.out} is a file")
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +112,7 @@ def _run(benchmark: str, opts: EvalOptions, make_sets: Callable, default_protoco
     decoding = backend.decoding() if backend else {"backend": opts.backend, "max_new_tokens": opts.max_new_tokens,
                                                    "note": "all queries were answered by an earlier run"}
     meta = {"model": opts.model or "(oracle)", "family": opts.family, "protocol": protocol, "decoding": decoding,
-            "min_pixels": opts.min_pixels, "max_pixels": opts.max_pixels, "limit": opts.limit}
+            "min_pixels": opts.min_pixels, "max_pixels": opts.max_pixels, "limit": opts.limit, "data": data}
     report = score(benchmark, sets, opts.out, meta, opts.score_policy, opts.evaluator)
     console.out.print(report_table(report))
     if report["paper_reference"]:
@@ -129,31 +133,21 @@ Sets = Annotated[str | None, typer.Option(help="Comma-separated subset of the se
 @with_common
 def coco_cmd(data_root: DataRoot, opts: EvalOptions) -> None:
     """COCO val2017: one query per image naming all 80 categories (paper Table 1)."""
-    from visionr1.eval.coco import coco_sets
-
-    _run("coco", opts, lambda p: coco_sets(data_root, opts.family, protocol=p, limit=opts.limit), "all")
+    _run("coco", opts, {"data_root": data_root})
 
 
 @app.command("odinw")
 @with_common
 def odinw_cmd(data_root: DataRoot, opts: EvalOptions, sets: Sets = None) -> None:
     """ODinW-13 (GLIP valid splits): per-set mAP and the 13-set average (paper Table 1)."""
-    from visionr1.data.layouts import ODINW_13
-    from visionr1.eval.odinw import odinw_sets
-
-    _run("odinw", opts, lambda p: odinw_sets(data_root, _names(sets, ODINW_13), opts.family, protocol=p,
-                                             limit=opts.limit), "single+pos")
+    _run("odinw", opts, {"data_root": data_root, "sets": sets})
 
 
 @app.command("ood")
 @with_common
 def ood_cmd(data_root: DataRoot, opts: EvalOptions, sets: Sets = None) -> None:
     """Out-of-domain sets: boggleBoards, MountainDewCommercial, ThermalCheetah, vector (paper Table 2)."""
-    from visionr1.data.layouts import ODINW_OOD
-    from visionr1.eval.odinw import odinw_sets
-
-    _run("ood", opts, lambda p: odinw_sets(data_root, _names(sets, ODINW_OOD), opts.family, protocol=p,
-                                           limit=opts.limit), "single+pos")
+    _run("ood", opts, {"data_root": data_root, "sets": sets})
 
 
 @app.command("rec")
@@ -163,11 +157,7 @@ def rec_cmd(data_root: Annotated[Path, typer.Option(help="Folder with refcoco/, 
             coco_root: Annotated[Path | None, typer.Option(help="COCO root holding train2014/ (default: a 'coco' "
                                                                 "folder beside --data-root).")] = None) -> None:
     """RefCOCO / RefCOCO+ / RefCOCOg: Acc@0.5 per split."""
-    from visionr1.eval.rec import REC_SPLITS, rec_sets
-
-    images = coco_root or Path(data_root).parent / "coco"
-    _run("rec", opts, lambda p: rec_sets(data_root, images, _names(sets, REC_SPLITS), opts.family,
-                                         limit=opts.limit), "rec")
+    _run("rec", opts, {"data_root": data_root, "sets": sets, "coco_root": coco_root or Path(data_root).parent / "coco"})
 
 
 @app.command("custom")
@@ -176,10 +166,7 @@ def custom_cmd(data_root: Annotated[Path, typer.Option(help="Image folder of the
                annotations: Annotated[Path, typer.Option(help="COCO-format instances json.")],
                opts: EvalOptions) -> None:
     """Any COCO-format set (json + image folder)."""
-    from visionr1.eval.custom import custom_sets
-
-    _run("custom", opts, lambda p: custom_sets(annotations, data_root, opts.family, protocol=p, limit=opts.limit),
-         "all")
+    _run("custom", opts, {"data_root": data_root, "annotations": annotations})
 
 
 @dataclass
