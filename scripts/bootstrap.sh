@@ -16,7 +16,7 @@ if [ ! -f "$venv/.ready" ]; then
   mkdir -p "$cache"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,qa]"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,qa,review]"
   touch "$venv/.ready"
 fi
 # Point the editable install at this clone (cheap; the cached environment may come from another clone).

@@ -18,8 +18,7 @@ from conftest import run_cli
 
 from visionr1.data import layouts
 from visionr1.eval.coco import coco_sets
-from visionr1.eval.predictions import PredictionStore
-from visionr1.eval.runner import _folder, answer, score
+from visionr1.eval.runner import answer, prediction_store, score
 from visionr1.formats import get_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +105,7 @@ def test_degraded_answers_score_what_pycocotools_computes(world_dir, tmp_path, p
     sets = coco_sets(world_dir / "coco", "qwen2.5-vl")
     answer(sets, Degraded, tmp_path, "qwen2.5-vl", 3136, 401408, batch_size=4)
     reports = {ev: score("coco", sets, tmp_path, META, policy, ev) for ev in ("faster-coco-eval", "pycocotools")}
-    records = PredictionStore(tmp_path / "predictions" / _folder(sets[0].name)).read()
+    records = prediction_store(tmp_path, sets[0].name).read()
     doc = json.loads((world_dir / "coco" / layouts.coco_annotation("val2017")).read_text())
     ids = {c["name"].lower(): c["id"] for c in doc["categories"]}
     dets, unknown = [], 0

@@ -38,6 +38,12 @@ def iou_aligned(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, np.finfo(inter.dtype).tiny)
 
 
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(M, N)`` IoU of every box of ``a`` with every box of ``b`` (0 where the union is empty)."""
+    inter, union = _intersection_union(a, b)
+    return inter / np.maximum(union, np.finfo(inter.dtype).tiny)
+
+
 def giou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(M, N)`` generalized IoU (Rezatofighi et al. 2019), computed in the dtype of ``a``
     (DETR's formula: ``iou - (hull - union) / hull``)."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from visionr1 import __version__
-from visionr1.cli import data, eval, reward, synth, train
+from visionr1.cli import data, eval, review, reward, synth, train
 from visionr1.errors import VisionR1Error
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(eval.app, name="eval")
+app.add_typer(review.app, name="review")
 app.add_typer(reward.app, name="reward")
 app.add_typer(synth.app, name="synth")
 app.add_typer(train.app, name="train")

@@ -14,8 +14,9 @@ from visionr1.eval.sets import EvalSet, Query
 from visionr1.formats import get_adapter
 
 
-def _folder(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name)
+def prediction_store(out: Path, set_name: str) -> PredictionStore:
+    """Where a run in ``out`` keeps the predictions of one set."""
+    return PredictionStore(out / "predictions" / re.sub(r"[^A-Za-z0-9._+-]+", "_", set_name))
 
 
 def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, family: str, min_pixels: int,
@@ -25,7 +26,7 @@ def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, f
     adapter = get_adapter(family)
     todo = []
     for es in sets:
-        store = PredictionStore(out / "predictions" / _folder(es.name))
+        store = prediction_store(out, es.name)
         done = store.read()
         # own queries by their position in the set, not among the unfinished ones: the other processes may
         # already be writing, and every process must agree on who answers what
@@ -58,7 +59,7 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
     kind = sets[0].kind
     results = {}
     for es in sets:
-        records = PredictionStore(out / "predictions" / _folder(es.name)).read()
+        records = prediction_store(out, es.name).read()
         results[es.name] = (rec_metrics(es, records) if kind == "rec"
                             else box_metrics(es, records, score_policy, evaluator))
     keys = ("Acc@0.5",) if kind == "rec" else ("mAP", "AP50", "AP75", "AR100")

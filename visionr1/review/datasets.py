@@ -1,0 +1,191 @@
+"""FiftyOne datasets of evaluation runs (gt, each run's boxes, reward terms, failure-mode tags) and of training
+mixes. Building a dataset again under the same name replaces it."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from visionr1.boxes import as_boxes
+from visionr1.errors import VisionR1Error
+from visionr1.eval.benchmarks import make_sets
+from visionr1.eval.metrics import score_of
+from visionr1.eval.report import load_report
+from visionr1.eval.runner import prediction_store
+from visionr1.eval.sets import Query
+from visionr1.formats import normalize_label
+from visionr1.review.db import import_fiftyone
+from visionr1.review.failures import FAILURE_MODES, failure_modes
+
+Advance = Callable[[int], None]
+HEADLINE_NOTE = ("headline mAP / Acc@0.5 comes from `visionr1 eval` (report.json); FiftyOne's per-box TP/FP/FN "
+                 "are for browsing: it ranks tied confidences differently from COCOeval")
+
+
+def field_name(text: str, taken: set[str]) -> str:
+    """A FiftyOne field name from ``text`` (letters, digits, underscores; not starting with a digit), unique."""
+    base = re.sub(r"\W+", "_", text).strip("_") or "run"
+    base = f"run_{base}" if base[0].isdigit() else base
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def detections(fo, boxes, labels, width: int, height: int, confidences=None):
+    """``fo.Detections`` of xyxy pixel boxes (FiftyOne stores relative ``[x, y, w, h]``)."""
+    b = as_boxes(boxes)
+    rel = np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1) / [width, height, width, height]
+    conf = [None] * len(b) if confidences is None else confidences
+    return fo.Detections(detections=[fo.Detection(label=lab, bounding_box=r, confidence=c)
+                                     for lab, r, c in zip(labels, rel.tolist(), conf, strict=True)])
+
+
+def _pred_labels(q: Query, labels: list[str], names: dict[str, str]) -> list[str]:
+    """What the metrics count a box as: the asked category of a single-target query, otherwise the category its
+    label names (case-insensitively), or the label itself when it names none."""
+    if len(q.categories) == 1:
+        return [q.categories[0]] * len(labels)
+    return [names.get(normalize_label(lab), lab) for lab in labels]
+
+
+def review_eval(runs: list[Path], name: str | None = None, advance: Advance | None = None):
+    """A FiftyOne dataset of ``runs`` (eval output folders; the first decides the sets): one sample per query
+    the first run answered. Returns ``(dataset, summary)``."""
+    from visionr1.rewards import RewardConfig, score_batch
+
+    reports = [load_report(r) for r in runs]
+    base = reports[0]
+    if base["kind"] not in ("boxes", "rec"):
+        raise VisionR1Error(f"{runs[0]} is a '{base['kind']}' run: only box benchmarks and REC have boxes to review")
+    if "data" not in base:
+        raise VisionR1Error(f"{runs[0]}/report.json has no data description (written by an older visionr1): run "
+                            "`visionr1 eval` again into that folder (answered queries are kept)")
+    for path, r in zip(runs[1:], reports[1:], strict=True):
+        if (r["benchmark"], r.get("protocol"), sorted(r["sets"])) != (base["benchmark"], base["protocol"],
+                                                                     sorted(base["sets"])):
+            raise VisionR1Error(f"{path} evaluates other sets than {runs[0]} ({r['benchmark']}, {r.get('protocol')}, "
+                                f"{len(r['sets'])} sets): compare runs of the same benchmark and protocol")
+    fo = import_fiftyone()
+    sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"))
+    taken = {"gt", "set", "query_id", "image_id", "prompt", "filepath", "metadata", "tags", "id"}
+    fields = [field_name(Path(r).resolve().name, taken) for r in runs]
+    stores = [{es.name: prediction_store(Path(run), es.name).read() for es in sets} for run in runs]
+
+    queries = [(es, q) for es in sets for q in es.queries if q.qid in stores[0][es.name]]
+    skipped = sum(len(es.queries) for es in sets) - len(queries)
+    gts = [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for _, q in queries]
+    samples = [fo.Sample(filepath=q.image, metadata=fo.ImageMetadata(width=q.width, height=q.height), set=es.name,
+                         query_id=q.qid, image_id=q.image_id, prompt=q.prompt,
+                         gt=detections(fo, [b for _, b in q.gt], [lab for lab, _ in q.gt], q.width, q.height))
+               for es, q in queries]
+    summary = {"dataset": None, "benchmark": base["benchmark"], "samples": len(samples),
+               "skipped_unanswered": skipped, "note": HEADLINE_NOTE, "runs": {}}
+    for field, run, report, store in zip(fields, runs, reports, stores, strict=True):
+        config = RewardConfig(family=report["family"], min_pixels=report["min_pixels"],
+                              max_pixels=report["max_pixels"])
+        recs = [store[es.name].get(q.qid) for es, q in queries]
+        terms = score_batch([r["raw"] if r else "" for r in recs], gts, [q.width for _, q in queries],
+                            [q.height for _, q in queries], config=config)
+        tags: Counter = Counter()
+        for s, (es, q), rec, t in zip(samples, queries, recs, terms, strict=True):
+            if rec is None:
+                s.tags.append(f"{field}:unanswered")
+                tags["unanswered"] += 1
+                continue
+            labels = _pred_labels(q, rec["labels"], {normalize_label(n): n for n in es.categories.values()})
+            s[field] = detections(fo, rec["boxes"], labels, q.width, q.height,
+                                  [score_of(k, report["score_policy"]) for k in range(len(labels))]
+                                  if report["kind"] == "boxes" else None)
+            s[f"{field}_answer"] = rec["raw"]
+            s[f"{field}_parse_ok"] = bool(rec["template_ok"])
+            for term, value in t.as_dict().items():
+                s[f"{field}_{'reward' if term == 'total' else term}"] = float(value)
+            modes = failure_modes(rec["boxes"], labels, [b for _, b in q.gt], [lab for lab, _ in q.gt],
+                                  template_ok=rec["template_ok"])
+            s.tags.extend(f"{field}:{m}" for m in modes)
+            tags.update(modes)
+        answered = [t for t, r in zip(terms, recs, strict=True) if r]
+        summary["runs"][field] = {
+            "run": str(run), "model": report["model"], "headline": report["headline"],
+            "headline_metric": "Acc@0.5" if report["kind"] == "rec" else "mAP", "answered": len(answered),
+            "tags": {m: tags[m] for m in (*FAILURE_MODES, "unanswered")},
+            "mean_reward": {k: round(float(np.mean([getattr(t, k) for t in answered])), 4) if answered else None
+                            for k in ("format", "recall", "precision", "total")}}
+        if advance:
+            advance(1)
+    dataset = fo.Dataset(name or f"visionr1-eval-{fields[0]}", overwrite=True, persistent=True)
+    dataset.add_samples(samples, progress=False)
+    for field in fields:
+        if dataset.has_field(field):
+            key = f"{field}_eval"
+            dataset.evaluate_detections(field, gt_field="gt", eval_key=key, iou=0.5, progress=False)
+            summary["runs"][field].update({k: int(dataset.sum(f"{key}_{k}")) for k in ("tp", "fp", "fn")})
+        if advance:
+            advance(1)
+    dataset.info = {"created_by": "visionr1 review eval", "runs": {f: str(r) for f, r in zip(fields, runs,
+                                                                                            strict=True)},
+                    "note": HEADLINE_NOTE}
+    dataset.save()
+    summary["dataset"] = dataset.name
+    return dataset, summary
+
+
+def _image_path(row: dict, mix: Path) -> str:
+    """A file FiftyOne can show: the sample's image path, or its embedded bytes written under the mix."""
+    image = row["image"]
+    if isinstance(image, str):
+        return image
+    if image.get("path") and Path(image["path"]).is_file():
+        return image["path"]
+    suffix = Path(image.get("path") or "").suffix or ".png"
+    out = mix / "review-images" / (re.sub(r"[^A-Za-z0-9._-]+", "_", row["id"]) + suffix)
+    if not out.is_file():
+        out.parent.mkdir(exist_ok=True)
+        out.write_bytes(image["bytes"])
+    return str(out)
+
+
+def review_data(mix: Path, name: str | None = None, limit: int | None = None, advance: Advance | None = None):
+    """A FiftyOne dataset of a built training mix: gt, task, difficulty, negative, prompt. Returns
+    ``(dataset, summary)``."""
+    from datasets import Image
+
+    from visionr1.data.build import load_manifest
+    from visionr1.data.stats import load_mix
+
+    load_manifest(mix)
+    rows = load_mix(mix)
+    if isinstance(rows.features["image"], Image):
+        rows = rows.cast_column("image", Image(decode=False))
+    if limit is not None:
+        rows = rows.select(range(min(limit, len(rows))))
+    fo = import_fiftyone()
+    samples = []
+    for row in rows:
+        samples.append(fo.Sample(
+            filepath=_image_path(row, Path(mix)), metadata=fo.ImageMetadata(width=row["width"], height=row["height"]),
+            gt=detections(fo, [g["bbox"] for g in row["gt"]], [g["label"] for g in row["gt"]], row["width"],
+                          row["height"]),
+            mix_id=row["id"], source=row["source"], task=row["task"], difficulty=row["difficulty"],
+            negative=row["negative"], problem=row["problem"], categories=list(row["categories"]),
+            num_instances=row["num_instances"], template_id=row["template_id"],
+            tags=[row["task"], row["difficulty"], *(["negative"] if row["negative"] else [])]))
+        if advance:
+            advance(1)
+    dataset = fo.Dataset(name or f"visionr1-data-{field_name(Path(mix).resolve().name, set())}", overwrite=True,
+                         persistent=True)
+    dataset.add_samples(samples, progress=False)
+    dataset.info = {"created_by": "visionr1 review data", "mix": str(mix)}
+    dataset.save()
+    summary = {"dataset": dataset.name, "samples": len(samples),
+               "task": dict(Counter(s["task"] for s in samples)),
+               "difficulty": dict(Counter(s["difficulty"] for s in samples)),
+               "negative": sum(bool(s["negative"]) for s in samples),
+               "boxes": sum(len(s["gt"].detections) for s in samples)}
+    return dataset, summary
