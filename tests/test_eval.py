@@ -48,11 +48,27 @@ def test_oracle_scores_100(world_dir, tmp_path, bench, args):
     assert r["headline"] == 100.0
     assert all(m[key] == 100.0 and m["parse_failures"] == 0 and m["answered"] == m["queries"] > 0
                for m in r["sets"].values())
+    # the training reward on the held-out answers: format and recall perfect, precision = mean IoU of integer
+    # (or 0-1000) coordinates against the float ground truth
+    for m in r["sets"].values():
+        assert m["reward_terms"]["format"] == m["reward_terms"]["recall"] == 1.0
+        assert 0.9 < m["reward_terms"]["precision"] <= 1.0 and m["reward"] == pytest.approx(
+            sum(m["reward_terms"].values()), abs=1e-3)
     n_sets = {"coco": 1, "odinw": 13, "ood": 4, "rec": 8, "custom": 1}[bench]
     assert len(r["sets"]) == n_sets
     assert (out / "report.md").read_text().startswith(f"# {bench} evaluation")
     if bench in ("coco", "odinw", "ood"):
         assert r["paper_reference"]
+
+
+def test_limit_leaves_unasked_categories_out(world_dir, tmp_path):
+    """single+pos with --limit: an image asked for some of its categories only is not charged for the others."""
+    out = tmp_path / "lim"
+    assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--out", out, "--backend", "oracle",
+                   "--limit", "3") == 0
+    r = report_of(out)
+    assert all(m["queries"] <= 3 for m in r["sets"].values())
+    assert r["headline"] == 100.0 and all(m["mAP"] in (100.0, None) for m in r["sets"].values())
 
 
 def test_griffon_oracle_and_all_protocol(world_dir, tmp_path):

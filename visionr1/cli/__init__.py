@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from visionr1 import __version__
-from visionr1.cli import data, eval, review, reward, synth, train
+from visionr1.cli import data, demo, eval, review, reward, synth, train
 from visionr1.errors import VisionR1Error
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(review.app, name="review")
 app.add_typer(reward.app, name="reward")
 app.add_typer(synth.app, name="synth")
 app.add_typer(train.app, name="train")
+app.command("demo")(demo.demo)
 
 
 @app.callback(invoke_without_command=True)

@@ -19,23 +19,29 @@ def world(
     out: Annotated[Path, typer.Option(help="Folder to write the world into (created; must be empty).")],
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes byte-identical files.")] = 0,
     images: Annotated[int, typer.Option(min=1, help="COCO train images; the other sources scale with it.")] = 200,
+    profile: Annotated[str, typer.Option(help="standard (1-40 objects, tiny ones, crowds, 160-640 px images) or "
+                                              "simple (1-3 large objects on 112 x 112 images, for learning "
+                                              "experiments and the demo).")] = "standard",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier world written to --out.")] = False,
 ) -> None:
     """Write a deterministic synthetic localization world: COCO, ODinW, V3Det, RefCOCO/+/g, gRefCOCO and
     Visual Genome files in their real formats and folder layouts."""
     from visionr1.data import layouts
+    from visionr1.errors import VisionR1Error
     from visionr1.io import prepare_output_dir
-    from visionr1.synth.world import build_world
+    from visionr1.synth.world import PROFILES, build_world
     from visionr1.synth.writers import WORLD_MARKER, write_world
 
+    if profile not in PROFILES:
+        raise VisionR1Error(f"unknown --profile '{profile}' (choose from {', '.join(PROFILES)})")
     root = prepare_output_dir(out, force=force, marker=WORLD_MARKER)
-    w = build_world(seed, images)
+    w = build_world(seed, images, profile)
     total = sum(w.sizes().values())
     with console.progress() as bar:
         task = bar.add_task("rendering images", total=total)
         summary = write_world(w, root, lambda n: bar.advance(task, n))
 
-    table = Table(title=f"synthetic world (seed {seed}) in {root}")
+    table = Table(title=f"synthetic world (seed {seed}, {profile}) in {root}")
     for col in ("source", "images", "objects / expressions", "files"):
         table.add_column(col, justify="right" if col in ("images", "objects / expressions") else "left")
     src = summary["sources"]

@@ -70,7 +70,9 @@ def synthetic_roots(world: Path, recipe: Recipe) -> dict[str, Path]:
     from visionr1.synth.world import build_world
     from visionr1.synth.writers import write_world
 
-    write_world(build_world(int(recipe.world.get("seed", recipe.seed)), int(recipe.world.get("images", 200))), world)
+    w = recipe.world
+    write_world(build_world(int(w.get("seed", recipe.seed)), int(w.get("images", 200)),
+                            str(w.get("profile", "standard"))), world)
     return {"coco": world / "coco", "odinw": world / "odinw", "v3det": world / "v3det", "refcoco": world / "refer",
             "vg": world / "vg"}
 

@@ -43,7 +43,7 @@ class Recipe:
     hard_min_instances: int = 11  # hard = more than 10 instances (paper)
     instance_range: tuple[int, int] = (1, 30)  # samples with objects keep 1 <= num_instances <= 30 (released code)
     description: str = ""
-    world: dict[str, int] = field(default_factory=dict)  # synthetic world used when no dataset root is given
+    world: dict[str, int | str] = field(default_factory=dict)  # synthetic world used when no dataset root is given
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:

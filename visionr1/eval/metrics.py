@@ -85,10 +85,39 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
             x1, y1, x2, y2 = box
             detections.append({"image_id": q.image_id, "category_id": cid, "bbox": [x1, y1, x2 - x1, y2 - y1],
                                "score": score_of(rank, score_policy)})
-    stats = coco_stats(es.coco, detections, sorted(images), evaluator)
+    stats = coco_stats(_asked(es.coco, [q for q, _ in answered]), detections, sorted(images), evaluator)
     out = {k: (round(100 * float(stats[i]), 2) if stats[i] >= 0 else None) for k, i in STAT_NAMES.items()}
     return {**out, **_counts(es, answered), "images": len(images), "unknown_labels": unknown,
             "detections": len(detections)}
+
+
+def _asked(gt: dict, queries: list[Query]) -> dict:
+    """``gt`` without the objects of (image, category) pairs no query asked for: with single-category queries
+    and ``--limit``, an image may be asked for some of its categories only, and the others must not count as
+    missed."""
+    asked = {(q.image_id, q.category_id) for q in queries if q.category_id is not None}
+    whole = {q.image_id for q in queries if q.category_id is None}
+    if not asked:
+        return gt
+    keep = [a for a in gt["annotations"] if a["image_id"] in whole or (a["image_id"], a["category_id"]) in asked]
+    return gt if len(keep) == len(gt["annotations"]) else {**gt, "annotations": keep}
+
+
+def mean_reward(es: EvalSet, records: dict[str, dict], family: str, min_pixels: int, max_pixels: int) -> dict:
+    """Mean Vision-R1 reward terms (``paper`` preset, phase-1 thresholds) of the answered queries: format
+    (Eq. 3), recall (Eq. 5), precision (Eq. 6) and their sum (0-3)."""
+    from visionr1.rewards import RewardConfig, score_batch
+
+    answered = _answered(es, records)
+    if not answered:
+        return {"reward": None}
+    terms = score_batch([rec["raw"] for _, rec in answered],
+                        [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for q, _ in answered],
+                        [q.width for q, _ in answered], [q.height for q, _ in answered],
+                        config=RewardConfig(family=family, min_pixels=min_pixels, max_pixels=max_pixels))
+    means = {k: round(float(np.mean([getattr(t, k) for t in terms])), 4) for k in ("format", "recall",
+                                                                                   "precision", "total")}
+    return {"reward": means.pop("total"), "reward_terms": means}
 
 
 def _answered(es: EvalSet, records: dict[str, dict]) -> list[tuple[Query, dict]]:

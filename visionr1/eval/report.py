@@ -16,14 +16,14 @@ PAPER_REFERENCE = {
     "odinw": {"Qwen2.5-VL-7B": (37.0, 46.0), "Griffon-G-7B": (43.8, 46.3)},
     "ood": {"Qwen2.5-VL-7B": (16.9, 21.7)},
 }
-COLUMNS = {"boxes": ("mAP", "AP50", "AP75", "AR100", "queries", "parse_failures", "unknown_labels"),
-           "rec": ("Acc@0.5", "queries", "parse_failures"),
+COLUMNS = {"boxes": ("mAP", "AP50", "AP75", "AR100", "reward", "queries", "parse_failures", "unknown_labels"),
+           "rec": ("Acc@0.5", "reward", "queries", "parse_failures"),
            "qa": ("Overall", "questions", "type")}
 SUMMARY_METRIC = {"boxes": "mAP", "rec": "Acc@0.5", "qa": "Overall"}
 
 
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
+def _fmt(v, key: str = "") -> str:
+    return "-" if v is None else f"{v:.3f}" if key == "reward" else f"{v:.1f}" if isinstance(v, float) else str(v)
 
 
 def summary_metric(report: dict) -> str:
@@ -38,9 +38,9 @@ def report_table(report: dict) -> Table:
     for c in cols:
         t.add_column(c, justify="right")
     for name, m in report["sets"].items():
-        t.add_row(name, *(_fmt(m.get(c)) for c in cols))
+        t.add_row(name, *(_fmt(m.get(c), c) for c in cols))
     if report.get("average"):
-        t.add_row("[bold]average[/]", *(_fmt(report["average"].get(c)) for c in cols))
+        t.add_row("[bold]average[/]", *(_fmt(report["average"].get(c), c) for c in cols))
     return t
 
 
@@ -55,9 +55,9 @@ def markdown(report: dict) -> str:
              f"max_pixels {report['max_pixels']}", "",
              "| set | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for name, m in report["sets"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(c)) for c in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(c), c) for c in cols) + " |")
     if report.get("average"):
-        lines.append("| **average** | " + " | ".join(_fmt(report["average"].get(c)) for c in cols) + " |")
+        lines.append("| **average** | " + " | ".join(_fmt(report["average"].get(c), c) for c in cols) + " |")
     ref = report.get("paper_reference")
     if ref:
         lines += ["", f"Paper reference ({summary_metric(report)}, percent; base -> + Vision-R1): " + "; ".join(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from visionr1 import __version__
-from visionr1.eval.metrics import box_metrics, rec_metrics
+from visionr1.eval.metrics import box_metrics, mean_reward, rec_metrics
 from visionr1.eval.predictions import PredictionStore, write_records
 from visionr1.eval.report import PAPER_REFERENCE, write_report
 from visionr1.eval.sets import EvalSet, Query
@@ -60,12 +60,14 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
     results = {}
     for es in sets:
         records = prediction_store(out, es.name).read()
-        results[es.name] = (rec_metrics(es, records) if kind == "rec"
-                            else box_metrics(es, records, score_policy, evaluator))
-    keys = ("Acc@0.5",) if kind == "rec" else ("mAP", "AP50", "AP75", "AR100")
+        results[es.name] = {**(rec_metrics(es, records) if kind == "rec"
+                               else box_metrics(es, records, score_policy, evaluator)),
+                            **mean_reward(es, records, meta["family"], meta["min_pixels"], meta["max_pixels"])}
+    keys = ("Acc@0.5", "reward") if kind == "rec" else ("mAP", "AP50", "AP75", "AR100", "reward")
     average = None
     if len(results) > 1:
-        average = {k: round(sum(m[k] or 0 for m in results.values()) / len(results), 2) for k in keys}
+        average = {k: round(sum(m[k] or 0 for m in results.values()) / len(results), 4 if k == "reward" else 2)
+                   for k in keys}
         for k in ("queries", "parse_failures") + (() if kind == "rec" else ("unknown_labels",)):
             average[k] = sum(m[k] for m in results.values())
     headline = (average or next(iter(results.values())))[keys[0]]

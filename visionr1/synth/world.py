@@ -24,6 +24,27 @@ COCO_CATEGORY_IDS = (1, 2, 3, 5, 6, 8, 10, 13)  # ids with gaps, as in COCO
 COLOUR_NAMES = tuple(COLOURS)
 HARD_MIN = 11  # hard = more than 10 instances (paper)
 
+
+@dataclass(frozen=True)
+class Profile:
+    """How crowded and how hard the scenes of a world are."""
+
+    sizes: tuple[tuple[int, int], tuple[int, int]]  # image width range, height range (inclusive)
+    side: tuple[float, float]  # object side range in pixels (upper end also capped by image and count)
+    tiny_share: float  # share of 4-11 px objects
+    hard_share: tuple[float, float]  # share of hard images (> 10 objects): COCO, ODinW
+    empty_share: tuple[float, float]  # share of empty images: COCO, ODinW
+    most: int  # most objects per COCO image
+    crowd_every: int  # a crowd region in every n-th COCO image (0: none)
+
+
+PROFILES = {
+    # every difficulty of the real sources: 1-40 objects, tiny ones, crowds, varied image sizes
+    "standard": Profile(((160, 640), (160, 640)), (12.0, 1e9), 0.12, (0.45, 0.2), (0.06, 0.05), 40, 10),
+    # 1-3 large objects on 112 x 112 images: what a small model trained from scratch on a CPU can learn
+    "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0),
+}
+
 _STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8}
 
 
@@ -87,6 +108,7 @@ class Region:
 class World:
     seed: int
     images: int
+    profile: str = "standard"
     coco: dict[str, list[Scene]] = field(default_factory=dict)
     odinw: dict[str, dict[str, list[Scene]]] = field(default_factory=dict)
     odinw_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -126,13 +148,15 @@ def _fits(box: Box, placed: list[Box], max_iou: float = 0.3, max_cover: float = 
     return all(iou <= max_iou and cover <= max_cover for iou, cover in (_iou(box, p) for p in placed))
 
 
-def _sample_box(rng: np.random.Generator, shape: str, width: int, height: int, max_side: float) -> Box | None:
+def _sample_box(rng: np.random.Generator, shape: str, width: int, height: int, max_side: float,
+                profile: Profile) -> Box | None:
     lo, hi = SHAPES[shape][0]
     aspect = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    if rng.random() < 0.12:  # tiny objects
+    if rng.random() < profile.tiny_share:  # tiny objects
         side = rng.uniform(4.0, 11.0)
     else:
-        side = math.exp(rng.uniform(math.log(12.0), math.log(max(13.0, max_side))))
+        low = profile.side[0]
+        side = math.exp(rng.uniform(math.log(low), math.log(max(low + 1, min(max_side, profile.side[1])))))
     w, h = side * math.sqrt(aspect), side / math.sqrt(aspect)
     if w > width - 2 or h > height - 2:
         return None
@@ -163,13 +187,14 @@ Item = tuple[str, str, str]  # shape, colour, label
 
 
 def make_scene(rng: np.random.Generator, key: str, items: list[Item], *, crowd: Item | None = None,
-               size: tuple[int, int] | None = None) -> Scene:
+               size: tuple[int, int] | None = None, profile: Profile = PROFILES["standard"]) -> Scene:
     """Place ``items`` (and optionally one crowd region) at random in an image of random size.
 
     Objects that find no place after 60 tries (limited overlap: IoU <= 0.3, at most half of the smaller
     box covered) are left out; the returned scene holds exactly what is drawn.
     """
-    width, height = size or (int(rng.integers(160, 641)), int(rng.integers(160, 641)))
+    (w_lo, w_hi), (h_lo, h_hi) = profile.sizes
+    width, height = size or (int(rng.integers(w_lo, w_hi + 1)), int(rng.integers(h_lo, h_hi + 1)))
     max_side = min(0.45 * min(width, height), 1.1 * math.sqrt(width * height / max(len(items), 1)))
     placed: list[Box] = []
     objects: list[Obj] = []
@@ -180,7 +205,7 @@ def make_scene(rng: np.random.Generator, key: str, items: list[Item], *, crowd: 
             placed.append(c.box)
     for shape, colour, label in items:
         for _ in range(60):
-            box = _sample_box(rng, shape, width, height, max_side)
+            box = _sample_box(rng, shape, width, height, max_side, profile)
             if box is not None and _fits(box, placed):
                 objects.append(Obj(shape, colour, label, box))
                 placed.append(box)
@@ -190,13 +215,13 @@ def make_scene(rng: np.random.Generator, key: str, items: list[Item], *, crowd: 
 
 
 def sample_count(rng: np.random.Generator, *, hard_share: float, empty_share: float, hi: int = 40) -> int:
-    """0 with ``empty_share``; else hard (11..hi) with ``hard_share``; else easy (1..10)."""
+    """0 with ``empty_share``; else hard (11..hi) with ``hard_share``; else easy (1..min(10, hi))."""
     u = rng.random()
     if u < empty_share:
         return 0
     if u < empty_share + (1 - empty_share) * hard_share:
         return int(rng.integers(HARD_MIN, hi + 1))
-    return int(rng.integers(1, HARD_MIN))
+    return int(rng.integers(1, min(HARD_MIN, hi + 1)))
 
 
 def _items(rng: np.random.Generator, n: int, shapes: tuple[str, ...], colours: tuple[str, ...],
@@ -340,31 +365,37 @@ def _casing(rng: np.random.Generator, sentence: str) -> str:
 # ---------------------------------------------------------------- the world
 
 
-def coco_scenes(seed: int, split: str, n: int) -> list[Scene]:
-    """The first ``n`` scenes of a COCO split: 8 shape categories, 1-40 objects, some empty images, a crowd
-    region in every tenth image."""
+def coco_scenes(seed: int, split: str, n: int, profile: str = "standard") -> list[Scene]:
+    """The first ``n`` scenes of a COCO split: 8 shape categories; standard profile: 1-40 objects, some empty
+    images, a crowd region in every tenth image."""
     si = ("train2017", "val2017").index(split)
+    p = PROFILES[profile]
     scenes = []
     for i in range(n):
         rng = _rng(seed, "coco", si, i)
-        count = sample_count(rng, hard_share=0.45, empty_share=0.06)
+        count = sample_count(rng, hard_share=p.hard_share[0], empty_share=p.empty_share[0], hi=p.most)
         crowd = None
-        if count and i % 10 == 3:
+        if count and p.crowd_every and i % p.crowd_every == 3:
             s = COCO_SHAPES[int(rng.integers(len(COCO_SHAPES)))]
             crowd = (s, COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], s)
         items = _items(rng, count - (crowd is not None), COCO_SHAPES, COLOUR_NAMES)
-        scenes.append(make_scene(rng, f"coco/{split}/{i}", items, crowd=crowd))
+        scenes.append(make_scene(rng, f"coco/{split}/{i}", items, crowd=crowd, profile=p))
     return scenes
 
 
-def build_world(seed: int = 0, images: int = 200) -> World:
-    """The whole synthetic world for ``seed``; ``images`` = number of COCO train images (other sources scale)."""
+def build_world(seed: int = 0, images: int = 200, profile: str = "standard") -> World:
+    """The whole synthetic world for ``seed``; ``images`` = number of COCO train images (other sources scale);
+    ``profile`` (see ``PROFILES``) sets how crowded and hard the scenes are."""
     if images < 1:
         raise ValueError("images must be >= 1")
-    w = World(seed=seed, images=images)
+    if profile not in PROFILES:
+        raise ValueError(f"unknown world profile '{profile}' (choose from {', '.join(PROFILES)})")
+    p = PROFILES[profile]
+    w = World(seed=seed, images=images, profile=profile)
 
     n_val = max(8, images // 4)
-    w.coco = {"train2017": coco_scenes(seed, "train2017", images), "val2017": coco_scenes(seed, "val2017", n_val)}
+    w.coco = {"train2017": coco_scenes(seed, "train2017", images, profile),
+              "val2017": coco_scenes(seed, "val2017", n_val, profile)}
 
     # ODinW: every set of the layout table, each with its own small category set
     k = max(3, images // 25)
@@ -380,10 +411,11 @@ def build_world(seed: int = 0, images: int = 200) -> World:
             scenes = []
             for i in range(n):
                 rng = _rng(seed, "odinw", oi, si, i)
-                count = sample_count(rng, hard_share=0.2, empty_share=0.05, hi=25)
+                count = sample_count(rng, hard_share=p.hard_share[1], empty_share=p.empty_share[1],
+                                     hi=min(25, p.most))
                 items = _items(rng, count, shapes, COLOUR_NAMES,
                                lambda s, c, cap=cap: s.capitalize() if cap else s)
-                scenes.append(make_scene(rng, f"odinw/{name}/{split}/{i}", items))
+                scenes.append(make_scene(rng, f"odinw/{name}/{split}/{i}", items, profile=p))
             splits[split] = scenes
         w.odinw[name] = splits
 
@@ -402,7 +434,7 @@ def build_world(seed: int = 0, images: int = 200) -> World:
             for j, cat in enumerate(cats):
                 colour, shape = cat.split(" ")
                 items += [(shape, colour, cat)] * int(rng.integers(1, 9 if j == 0 else 4))
-            scenes.append(make_scene(rng, f"v3det/{split}/{i}", items))
+            scenes.append(make_scene(rng, f"v3det/{split}/{i}", items, profile=p))
         w.v3det[split] = scenes
 
     # RefCOCO / RefCOCO+ / RefCOCOg / gRefCOCO: few shapes and colours per image, so that many objects
@@ -412,7 +444,7 @@ def build_world(seed: int = 0, images: int = 200) -> World:
         rng = _rng(seed, "refer", i)
         shapes = tuple(rng.choice(COCO_SHAPES, size=int(rng.integers(1, 4)), replace=False).tolist())
         colours = tuple(rng.choice(COLOUR_NAMES, size=int(rng.integers(1, 4)), replace=False).tolist())
-        scene = make_scene(rng, f"refer/{i}", _items(rng, int(rng.integers(2, 10)), shapes, colours))
+        scene = make_scene(rng, f"refer/{i}", _items(rng, int(rng.integers(2, 10)), shapes, colours), profile=p)
         w.refer_scenes.append(scene)
         unc = _split(i, ("train", "val", "testA", "testB"), (0.6, 0.15, 0.125, 0.125))
         umd = _split(i, ("train", "val", "test"), (0.7, 0.15, 0.15))
@@ -430,7 +462,7 @@ def build_world(seed: int = 0, images: int = 200) -> World:
         rng = _rng(seed, "vg", i)
         shapes = tuple(rng.choice(all_shapes, size=3, replace=False).tolist())
         colours = tuple(rng.choice(COLOUR_NAMES, size=2, replace=False).tolist())
-        scene = make_scene(rng, f"vg/{i}", _items(rng, int(rng.integers(1, 13)), shapes, colours))
+        scene = make_scene(rng, f"vg/{i}", _items(rng, int(rng.integers(1, 13)), shapes, colours), profile=p)
         forms = ("{c} {s}", "a {c} {s}", "{c} {s} on a grey background")
         phrase = {k: forms[int(rng.integers(len(forms)))].format(c=k[1], s=k[0])
                   for k in sorted({(o.shape, o.colour) for o in scene.objects})}

@@ -307,6 +307,7 @@ def write_world(world: World, out: Path, advance: Advance | None = None) -> dict
         "version": __version__,
         "seed": world.seed,
         "images": world.images,
+        "profile": world.profile,
         "roots": {"coco": "coco", "odinw": "odinw", "v3det": "v3det", "refcoco": "refer", "vg": "vg",
                   "lmudata": "lmudata"},
         "sources": {

@@ -2,8 +2,8 @@
 
 Batch semantics (current TRL): ``per_device_train_batch_size`` counts COMPLETIONS, not prompts. With
 ``num_generations`` G, one optimizer step on P processes with gradient accumulation A sees
-``per_device_train_batch_size * A * P / G`` prompts. The paper's 7B recipe (8 GPUs, G = 4) uses 8 completions
-per device, i.e. 16 prompts per step.
+``per_device_train_batch_size * A * P / G`` prompts. The 7B recipe (configs/grpo/qwen2.5-vl-7b.yaml: 8 GPUs,
+G = 4, 8 completions per device, A = 2) sees 8 x 2 x 8 / 4 = 32 prompts per optimizer step.
 """
 
 from __future__ import annotations
