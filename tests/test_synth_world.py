@@ -277,3 +277,20 @@ def test_same_seed_byte_identical_files(tmp_path):
 def test_scenes_do_not_depend_on_world_size():
     small, big = build_world(5, 6), build_world(5, 12)
     assert small.coco["train2017"] == big.coco["train2017"][:6]
+
+
+def test_simple_profile(tmp_path, capsys):
+    w = build_world(3, 40, "simple")
+    scenes = w.coco["train2017"] + w.coco["val2017"] + [s for sp in w.odinw.values() for sc in sp.values()
+                                                         for s in sc]
+    assert all((s.width, s.height) == (112, 112) for s in scenes)
+    assert all(1 <= len(s.objects) <= 3 and not any(o.crowd for o in s.objects) for s in scenes)
+    sides = [((o.box[2] - o.box[0]) * (o.box[3] - o.box[1])) ** 0.5 for s in scenes for o in s.objects]
+    assert min(sides) >= 28 - 0.1 and max(sides) <= 64 + 0.1
+    assert len({len(s.objects) for s in w.coco["train2017"]}) == 3  # 1, 2 and 3 objects all occur
+    with pytest.raises(ValueError, match="unknown world profile"):
+        build_world(3, 4, "crowded")
+    assert run_cli("synth", "world", "--out", tmp_path / "bad", "--profile", "crowded") == 2
+    assert "unknown --profile 'crowded'" in capsys.readouterr().err
+    assert run_cli("synth", "world", "--out", tmp_path / "w", "--images", 4, "--profile", "simple") == 0
+    assert json.loads((tmp_path / "w" / "world.json").read_text())["profile"] == "simple"

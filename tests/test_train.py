@@ -169,6 +169,11 @@ def test_bad_inputs(tiny_model_dir, mix, tmp_path, capsys):
     (other / "manifest.json").write_text(json.dumps({**manifest, "family": "griffon-g"}))
     assert grpo("--model", tiny_model_dir, "--data", other) == 2
     assert "was built for family 'griffon-g'" in _one_line(capsys)
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:  # this machine: no vLLM, so a clear message and no leftovers
+        assert grpo("--model", tiny_model_dir, "--data", mix, "--use-vllm", "true") == 2
+        assert "use_vllm needs vLLM" in _one_line(capsys) and not (tmp_path / "o").exists()
 
 
 def test_vllm_gets_the_runs_pixel_limits(tiny_model_dir, tmp_path):

@@ -123,8 +123,18 @@ def polygon_area(vertices: np.ndarray) -> float:
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
-def background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
-    """A mid-grey, slightly tinted gradient with noise: every shape colour stands out against it."""
+def background(rng: np.random.Generator, width: int, height: int, backdrop: str = "noise") -> Image.Image:
+    """A mid-grey, slightly tinted gradient with noise: every shape colour stands out against it.
+
+    ``backdrop="coordinates"``: red grows from left to right and blue from top to bottom (70-160), so every
+    background pixel tells where it is, standing in for the sense of position a pretrained vision encoder brings
+    (a small model trained from scratch has none: Qwen2.5-VL's vision tower has no absolute position embedding)."""
+    if backdrop == "coordinates":
+        x = np.linspace(70, 160, width, dtype=np.float32)[None, :].repeat(height, 0)
+        y = np.linspace(70, 160, height, dtype=np.float32)[:, None].repeat(width, 1)
+        img = np.stack([x, np.full_like(x, 110), y], axis=-1) + rng.standard_normal((height, width, 3),
+                                                                                    dtype=np.float32) * 2
+        return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
     base = (rng.uniform(100, 165) + rng.uniform(-12, 12, size=3)).astype(np.float32)
     gx, gy = rng.uniform(-25, 25, size=2).astype(np.float32)
     ramp = (gx * (np.arange(width, dtype=np.float32) / width - 0.5))[None, :] + \

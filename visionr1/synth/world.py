@@ -36,13 +36,15 @@ class Profile:
     empty_share: tuple[float, float]  # share of empty images: COCO, ODinW
     most: int  # most objects per COCO image
     crowd_every: int  # a crowd region in every n-th COCO image (0: none)
+    backdrop: str = "noise"  # image background: noise, or coordinates (colour encodes position; see background())
 
 
 PROFILES = {
     # every difficulty of the real sources: 1-40 objects, tiny ones, crowds, varied image sizes
     "standard": Profile(((160, 640), (160, 640)), (12.0, 1e9), 0.12, (0.45, 0.2), (0.06, 0.05), 40, 10),
-    # 1-3 large objects on 112 x 112 images: what a small model trained from scratch on a CPU can learn
-    "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0),
+    # 1-3 large objects on 112 x 112 images whose background encodes position: what a small model trained from
+    # scratch on a CPU can learn
+    "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0, "coordinates"),
 }
 
 _STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8}
@@ -76,9 +78,10 @@ class Scene:
     width: int
     height: int
     objects: tuple[Obj, ...]
+    backdrop: str = "noise"
 
     def render(self) -> Image.Image:
-        img = background(np.random.default_rng(self.seed), self.width, self.height)
+        img = background(np.random.default_rng(self.seed), self.width, self.height, self.backdrop)
         for o in self.objects:
             for box in o.members or (o.box,):
                 draw(img, o.shape, o.colour, box)
@@ -211,7 +214,7 @@ def make_scene(rng: np.random.Generator, key: str, items: list[Item], *, crowd: 
                 placed.append(box)
                 break
     order = rng.permutation(len(objects))
-    return Scene(key, int(rng.integers(0, 2**31)), width, height, tuple(objects[i] for i in order))
+    return Scene(key, int(rng.integers(0, 2**31)), width, height, tuple(objects[i] for i in order), profile.backdrop)
 
 
 def sample_count(rng: np.random.Generator, *, hard_share: float, empty_share: float, hi: int = 40) -> int:

@@ -37,6 +37,12 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     from visionr1.train.model import peft_config, with_pixel_limits
 
     out = Path(out)
+    if getattr(config, "use_vllm", False):
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise VisionR1Error("use_vllm needs vLLM, which is not installed: pip install -e '.[vllm]' (or leave "
+                                "use_vllm off to generate with transformers)")
     resume_from = _resume_arg(resume, out)
     check_model(model_path, config.family, config.model_loader)
     mix = load_dataset_dir(data, config.family)
