@@ -17,7 +17,7 @@ from visionr1.cli import console
 MARKER = "demo.json"
 MODELS = ("base", "sft", "grpo")  # evaluated checkpoints, in the order of the report's columns
 BENCHMARKS = ("custom", "odinw")
-ODINW_SETS = 3  # the first sets of ODinW-13 (synthetic)
+ODINW_SETS = 2  # the first sets of ODinW-13 (synthetic)
 IMAGES = 1000  # synthetic COCO train images: the shapes-simple recipe's samples
 
 
@@ -33,7 +33,7 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale(model_size="small", sft_steps=120, grpo_steps=30, eval_limit=48, max_new_tokens=96),
+    "full": Scale(model_size="small", sft_steps=80, grpo_steps=24, eval_limit=32, max_new_tokens=96),
     "fast": Scale(model_size="tiny", sft_steps=6, grpo_steps=3, eval_limit=4, max_new_tokens=32),
 }
 
@@ -86,8 +86,9 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
         rows = {}
         for name in MODELS:
             rep = load_report(out / "eval" / name / bench)
-            rows[name] = {"mAP": rep["headline"], "AP50": (rep.get("average") or next(iter(rep["sets"].values())))
-                          .get("AP50"), "parse_failures": sum(s["parse_failures"] for s in rep["sets"].values()),
+            overall = rep.get("average") or next(iter(rep["sets"].values()))
+            rows[name] = {"mAP": rep["headline"], "AP50": overall["AP50"], "reward": overall["reward"],
+                          "parse_failures": sum(s["parse_failures"] for s in rep["sets"].values()),
                           "queries": sum(s["queries"] for s in rep["sets"].values())}
         results[bench] = rows
     logs = [json.loads(line) for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
@@ -100,24 +101,29 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
             "curves": str(out / "grpo" / "reward_curves.png"), "seconds": seconds}
 
 
+def _cell(row: dict) -> str:
+    reward = "-" if row["reward"] is None else f"{row['reward']:.2f}"
+    return f"{row['mAP']:.1f} / {row['AP50']:.1f} / {reward}"
+
+
 def report_table(summary: dict) -> Table:
-    t = Table(title="visionr1 demo: mAP / AP50 (percent) on held-out synthetic sets")
+    t = Table(title="visionr1 demo, held-out synthetic sets: mAP / AP50 (percent) / mean Vision-R1 reward (0-3)")
     t.add_column("benchmark")
     for name in MODELS:
         t.add_column({"base": "base (random init)", "sft": "SFT", "grpo": "SFT + GRPO"}[name], justify="right")
     t.add_column("parse failures (base → GRPO)", justify="right")
     for bench, rows in summary["results"].items():
-        t.add_row(bench, *(f"{rows[n]['mAP']:.1f} / {rows[n]['AP50']:.1f}" for n in MODELS),
+        t.add_row(bench, *(_cell(rows[n]) for n in MODELS),
                   f"{rows['base']['parse_failures']}/{rows['base']['queries']} → "
                   f"{rows['grpo']['parse_failures']}/{rows['grpo']['queries']}")
     return t
 
 
 def markdown(summary: dict) -> str:
-    lines = ["# visionr1 demo", "", "| benchmark | base | SFT | SFT + GRPO |", "|---|---|---|---|"]
+    lines = ["# visionr1 demo", "", "Held-out synthetic sets: mAP / AP50 (percent) / mean Vision-R1 reward (0-3).", "",
+             "| benchmark | base | SFT | SFT + GRPO |", "|---|---|---|---|"]
     for bench, rows in summary["results"].items():
-        lines.append(f"| {bench} (mAP / AP50) | " + " | ".join(
-            f"{rows[n]['mAP']:.1f} / {rows[n]['AP50']:.1f}" for n in MODELS) + " |")
+        lines.append(f"| {bench} | " + " | ".join(_cell(rows[n]) for n in MODELS) + " |")
     g = summary["grpo_reward"]
     lines += ["", f"GRPO mean reward (format + recall + precision, 0-3): {g['first_half']:.3f} in the first half "
               f"of {g['steps']} steps, {g['second_half']:.3f} in the second. Curves: `{summary['curves']}`.", "",
