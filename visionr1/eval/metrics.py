@@ -103,18 +103,23 @@ def _asked(gt: dict, queries: list[Query]) -> dict:
     return gt if len(keep) == len(gt["annotations"]) else {**gt, "annotations": keep}
 
 
-def mean_reward(es: EvalSet, records: dict[str, dict], family: str, min_pixels: int, max_pixels: int) -> dict:
-    """Mean Vision-R1 reward terms (``paper`` preset, phase-1 thresholds) of the answered queries: format
-    (Eq. 3), recall (Eq. 5), precision (Eq. 6) and their sum (0-3)."""
+def reward_terms(queries: list[Query], answers: list[str], family: str, min_pixels: int, max_pixels: int) -> list:
+    """Vision-R1 reward terms (``paper`` preset, phase-1 thresholds) of each answer against its query's gt."""
     from visionr1.rewards import RewardConfig, score_batch
 
+    return score_batch(answers, [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for q in queries],
+                       [q.width for q in queries], [q.height for q in queries],
+                       config=RewardConfig(family=family, min_pixels=min_pixels, max_pixels=max_pixels))
+
+
+def mean_reward(es: EvalSet, records: dict[str, dict], family: str, min_pixels: int, max_pixels: int) -> dict:
+    """Mean reward terms of the answered queries: format (Eq. 3), recall (Eq. 5), precision (Eq. 6) and their
+    sum (0-3)."""
     answered = _answered(es, records)
     if not answered:
         return {"reward": None}
-    terms = score_batch([rec["raw"] for _, rec in answered],
-                        [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for q, _ in answered],
-                        [q.width for q, _ in answered], [q.height for q, _ in answered],
-                        config=RewardConfig(family=family, min_pixels=min_pixels, max_pixels=max_pixels))
+    terms = reward_terms([q for q, _ in answered], [rec["raw"] for _, rec in answered], family, min_pixels,
+                         max_pixels)
     means = {k: round(float(np.mean([getattr(t, k) for t in terms])), 4) for k in ("format", "recall",
                                                                                    "precision", "total")}
     return {"reward": means.pop("total"), "reward_terms": means}

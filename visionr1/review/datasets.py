@@ -13,7 +13,7 @@ import numpy as np
 from visionr1.boxes import as_boxes
 from visionr1.errors import VisionR1Error
 from visionr1.eval.benchmarks import make_sets
-from visionr1.eval.metrics import score_of
+from visionr1.eval.metrics import reward_terms, score_of
 from visionr1.eval.report import load_report
 from visionr1.eval.runner import prediction_store
 from visionr1.eval.sets import Query
@@ -57,8 +57,6 @@ def _pred_labels(q: Query, labels: list[str], names: dict[str, str]) -> list[str
 def review_eval(runs: list[Path], name: str | None = None, advance: Advance | None = None):
     """A FiftyOne dataset of ``runs`` (eval output folders; the first decides the sets): one sample per query
     the first run answered. Returns ``(dataset, summary)``."""
-    from visionr1.rewards import RewardConfig, score_batch
-
     reports = [load_report(r) for r in runs]
     base = reports[0]
     if base["kind"] not in ("boxes", "rec"):
@@ -79,7 +77,6 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
 
     queries = [(es, q) for es in sets for q in es.queries if q.qid in stores[0][es.name]]
     skipped = sum(len(es.queries) for es in sets) - len(queries)
-    gts = [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for _, q in queries]
     samples = [fo.Sample(filepath=q.image, metadata=fo.ImageMetadata(width=q.width, height=q.height), set=es.name,
                          query_id=q.qid, image_id=q.image_id, prompt=q.prompt,
                          gt=detections(fo, [b for _, b in q.gt], [lab for lab, _ in q.gt], q.width, q.height))
@@ -87,11 +84,9 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
     summary = {"dataset": None, "benchmark": base["benchmark"], "samples": len(samples),
                "skipped_unanswered": skipped, "note": HEADLINE_NOTE, "runs": {}}
     for field, run, report, store in zip(fields, runs, reports, stores, strict=True):
-        config = RewardConfig(family=report["family"], min_pixels=report["min_pixels"],
-                              max_pixels=report["max_pixels"])
         recs = [store[es.name].get(q.qid) for es, q in queries]
-        terms = score_batch([r["raw"] if r else "" for r in recs], gts, [q.width for _, q in queries],
-                            [q.height for _, q in queries], config=config)
+        terms = reward_terms([q for _, q in queries], [r["raw"] if r else "" for r in recs], report["family"],
+                             report["min_pixels"], report["max_pixels"])
         tags: Counter = Counter()
         for s, (es, q), rec, t in zip(samples, queries, recs, terms, strict=True):
             if rec is None:
