@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
 from operator import attrgetter
 from typing import NamedTuple
@@ -28,13 +28,12 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
-from visionr1.boxes import as_boxes
+from visionr1.boxes import as_boxes, pack
 from visionr1.errors import VisionR1Error
 from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize
 
 
-@dataclass(frozen=True)
-class Geometry:
+class Geometry(NamedTuple):
     """Original image size and the model input size (after the family's resize)."""
 
     width: int
@@ -43,11 +42,20 @@ class Geometry:
     input_height: int
 
 
+class Coords(msgspec.Struct, array_like=True, gc=False):
+    """4 model-space numbers ``[x1, y1, x2, y2]``, decoded from a JSON array of exactly 4 numbers."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
 class Box(msgspec.Struct, gc=False):
     """One box as written: 4 model-space numbers and a label. Decoding a template-valid qwen list yields
     these directly (other keys are ignored; a missing key or a non-number fails the decode)."""
 
-    bbox_2d: tuple[float, float, float, float]
+    bbox_2d: Coords
     label: str
 
 
@@ -98,9 +106,14 @@ class ParsedBatch:
     reasons: list
     boxes: np.ndarray
     model_boxes: np.ndarray
-    labels: list
+    items: list  # the recovered Box of each row
     offsets: np.ndarray
     n_items: list
+
+    @cached_property
+    def labels(self) -> list[str]:
+        """The label of each row (read on first use: the box matcher does not need them)."""
+        return list(map(_LABEL_OF, self.items))
 
     def __len__(self) -> int:
         return len(self.reasons)
@@ -201,36 +214,37 @@ class Adapter:
         """
         reads = [self.read(t) for t in texts]
         n = len(reads)
-        counts = np.fromiter((len(r.boxes) for r in reads), dtype=np.int64, count=n)
-        boxes = list(chain.from_iterable(r.boxes for r in reads))
-        arr = np.array(list(chain.from_iterable(map(_COORDS, boxes))), dtype=np.float64).reshape(-1, 4)
+        template_ok, typed_ok, reasons, box_lists, n_items, _ = zip(*reads, strict=True) if reads else ((),) * 6
+        counts = np.fromiter(map(len, box_lists), dtype=np.int64, count=n)
+        boxes = list(chain.from_iterable(box_lists))
+        arr = pack(list(map(_COORDS, boxes)))
+        size = pack(geos)
+        # per completion: sx, sy, xmax, ymax (model space), width, height; then per box
+        per = np.stack([*np.broadcast_arrays(*self.space(*size.T)), size[:, 0], size[:, 1]], axis=1)
+        geo_arr = np.repeat(per, counts, axis=0)
         owner = np.repeat(np.arange(n), counts)
-        size = np.array([(g.width, g.height, g.input_width, g.input_height) for g in geos],
-                        dtype=np.float64).reshape(-1, 4).T
-        geo_arr = np.stack([*np.broadcast_arrays(*self.space(*size)), size[0], size[1]], axis=1)[owner]
         x1, y1, x2, y2 = arr.T
         with np.errstate(invalid="ignore"):
             keep = (x1 < x2) & (y1 < y2) & np.isfinite(arr).all(axis=1)
             inside = keep & (x1 >= 0) & (y1 >= 0) & (x2 <= geo_arr[:, 2]) & (y2 <= geo_arr[:, 3])
         bad = np.bincount(owner, weights=~inside, minlength=n) if len(arr) else np.zeros(n)
-        template_ok = np.fromiter((r.template_ok for r in reads), dtype=bool, count=n)
-        content_ok = np.fromiter((r.typed_ok for r in reads), dtype=bool, count=n) & (bad == 0)
-        reasons = [r.reason for r in reads]
+        template_ok = np.array(template_ok, dtype=bool).reshape(n)
+        content_ok = np.array(typed_ok, dtype=bool).reshape(n) & (bad == 0)
+        reasons = list(reasons)
         for k in np.flatnonzero(~content_ok & (bad > 0)):
             if reasons[k] is None:
                 rows = owner == k
                 reasons[k] = self._range_reason(reads[k], arr[rows], keep[rows], inside[rows], geos[k])
-        labels = list(map(_LABEL_OF, boxes))
         if not keep.all():
             arr, owner, geo_arr = arr[keep], owner[keep], geo_arr[keep]
-            labels = [lab for lab, k in zip(labels, keep.tolist(), strict=True) if k]
-        orig = arr / np.concatenate([geo_arr[:, :2], geo_arr[:, :2]], axis=1)
-        wh = np.concatenate([geo_arr[:, 4:], geo_arr[:, 4:]], axis=1)
-        boxes = np.minimum(np.maximum(orig, 0.0), wh)
+            boxes = [box for box, k in zip(boxes, keep.tolist(), strict=True) if k]
+            counts = np.bincount(owner, minlength=n)
+        orig = arr / np.tile(geo_arr[:, :2], 2)
+        np.maximum(orig, 0.0, out=orig)
+        np.minimum(orig, np.tile(geo_arr[:, 4:], 2), out=orig)
         offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
-        return ParsedBatch(template_ok, content_ok, reasons, boxes, arr, labels, offsets,
-                           [r.n_items for r in reads])
+        np.cumsum(counts, out=offsets[1:])
+        return ParsedBatch(template_ok, content_ok, reasons, orig, arr, boxes, offsets, list(n_items))
 
     def _range_reason(self, read: Read, arr: np.ndarray, keep: np.ndarray, inside: np.ndarray,
                       geo: Geometry) -> str:
@@ -264,12 +278,13 @@ _DECODE_ITEMS = msgspec.json.Decoder(list[Box]).decode
 
 
 def _unfence(s: str) -> str | None:
-    """Body of a stripped answer after removing one optional ```json fence; None if the fence is not closed."""
+    """Body of a stripped answer after removing one optional ```json fence (not stripped); None if the fence is
+    not closed."""
     if not s.startswith("```json"):
         return s
     if len(s) < 10 or not s.endswith("```"):
         return None
-    return s[7:-3].strip()
+    return s[7:-3]
 
 
 def _strict(text: str) -> list[Box] | None:
@@ -348,7 +363,7 @@ def _itemwise_read(items: list, template_ok: bool, reason: str | None) -> Read:
             continue
         if typed_ok and not all(strict for _, strict in vals):
             typed_ok, reason = False, reason or f"item {i}: bbox_2d has numbers written as strings"
-        boxes.append(Box(tuple(v for v, _ in vals), label))
+        boxes.append(Box(Coords(*(v for v, _ in vals)), label))
         index.append(i)
     return Read(template_ok, typed_ok, reason, boxes, len(items), index)
 
@@ -377,15 +392,20 @@ class QwenJSON(Adapter):
     def read(self, text: str) -> Read:
         s = text.strip() if isinstance(text, str) else ""
         body = _unfence(s)
-        if body == "":
-            return Read(True, True, None, [], 0)
-        items = _strict(body) if body is not None else None
-        if items is not None:  # the common case: a template-valid list
-            return _items_read(items, True, None)
+        if body is not None:
+            try:  # the common case: a template-valid list (surrounding whitespace is valid JSON)
+                items = _DECODE_ITEMS(body)
+                return Read(True, True, None, items, len(items))
+            except (msgspec.DecodeError, UnicodeEncodeError):  # the latter: lone surrogates
+                body = body.strip()
+                if not body:
+                    return Read(True, True, None, [], 0)
         reason = "unclosed ```json fence" if body is None else "not a JSON list"
         data = _loads(body) if body and body[0] == "[" else None
         if type(data) is list:  # valid JSON, but not every item is {bbox_2d: [4 numbers], label: str}
             return _itemwise_read(data, True, None)
+        if "bbox_2d" not in s:  # no item to recover
+            return Read(False, True, reason, [], 0)
         items = _recover_strict(s)
         if items is not None:
             return _items_read(items, False, reason)
@@ -439,7 +459,7 @@ class GriffonG(Adapter):
                 continue
             if typed_ok and not all(_THREE_DECIMALS.fullmatch(v) for v in raw):
                 typed_ok, reason = False, f"item {i}: coordinates must be written with 3 decimals"
-            boxes.append(Box(tuple(vals), m.group(1).strip()))
+            boxes.append(Box(Coords(*vals), m.group(1).strip()))
             index.append(i)
         return Read(template_ok, typed_ok, reason, boxes, len(found), index)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from visionr1.boxes import iou_aligned
+from visionr1.boxes import columns, iou_indexed
 
 MATCHERS = ("box", "box+label")
 
@@ -82,39 +82,38 @@ def match_batch(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, gt_o
     m, n = np.diff(pred_offsets), np.diff(gt_offsets)
     order = canonical_order(pred, np.repeat(np.arange(b), m), pred_labels if matcher == "box+label" else None)
     pair_off = _offsets(m * n)
+    box_cols = columns(np.concatenate([pred, gt]))
+    counts = np.minimum(m, n)  # the assignment pairs min(M, N) boxes
     ms, ns, po = m.tolist(), n.tolist(), pair_off.tolist()
     rows_all, cols_all, iou_all, same_all = [], [], [], []
-    counts = np.zeros(b, dtype=np.int64)
     k0 = 0
     while k0 < b:  # completions k0..k1-1 in one vectorised pass of at most PAIR_CHUNK pairs (or one completion)
         k1 = int(np.searchsorted(pair_off, po[k0] + PAIR_CHUNK, side="right")) - 1
         k1 = min(max(k1, k0 + 1), b)
+        base = po[k0]
+        if po[k1] == base:  # no pairs
+            k0 = k1
+            continue
         p0, p1 = int(pred_offsets[k0]), int(pred_offsets[k1])
         owner = np.repeat(np.arange(k0, k1), m[k0:k1])
         reps = n[owner]  # each (sorted) prediction row against all ground truth of its completion
         pi = np.repeat(order[p0:p1], reps)
         gi = np.arange(len(pi)) - np.repeat(_offsets(reps)[:-1] - gt_offsets[owner], reps)
-        iou = iou_aligned(pred.take(pi, axis=0), gt.take(gi, axis=0))
+        iou = iou_indexed(box_cols, pi, gi + len(pred))
         same = pred_labels[pi] == gt_labels[gi] if labelled else None
         cost = (~same).astype(np.float64) - iou if matcher == "box+label" else -iou
-        base = po[k0]
-        rows_c, cols_c = [], []
-        for k in range(k0, k1):
-            mk, nk = ms[k], ns[k]
-            if mk and nk:
-                rows, cols = linear_sum_assignment(cost[po[k] - base: po[k + 1] - base].reshape(mk, nk))
-                rows_c.append(rows)
-                cols_c.append(cols)
-                counts[k] = len(rows)
-        if rows_c:  # map the chunk's assignments back to pair positions and written prediction order
-            rows, cols = np.concatenate(rows_c), np.concatenate(cols_c)
-            k_of = np.repeat(np.arange(k0, k1), counts[k0:k1])
-            flat = pair_off[k_of] - base + rows * n[k_of] + cols
-            start = pred_offsets[k_of]
-            rows_all.append(order[start + rows] - start)
-            cols_all.append(cols)
-            iou_all.append(iou[flat])
-            same_all.append(same[flat] if labelled else np.ones(len(flat), bool))
+        solved = [linear_sum_assignment(cost[po[k] - base: po[k + 1] - base].reshape(ms[k], ns[k]))
+                  for k in range(k0, k1) if po[k + 1] > po[k]]
+        # map the chunk's assignments back to pair positions and written prediction order
+        rows = np.concatenate([r for r, _ in solved])
+        cols = np.concatenate([c for _, c in solved])
+        k_of = np.repeat(np.arange(k0, k1), counts[k0:k1])
+        flat = pair_off[k_of] - base + rows * n[k_of] + cols
+        start = pred_offsets[k_of]
+        rows_all.append(order[start + rows] - start)
+        cols_all.append(cols)
+        iou_all.append(iou[flat])
+        same_all.append(same[flat] if labelled else np.ones(len(flat), bool))
         k0 = k1
     if not rows_all:
         z = np.zeros(0, dtype=np.int64)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from visionr1.boxes import giou_matrix, l1_matrix
+from visionr1.boxes import giou_matrix, l1_matrix, pack
 from visionr1.formats import Geometry
 from visionr1.rewards.config import RewardConfig
 from visionr1.rewards.terms import RewardTerms
@@ -85,7 +85,7 @@ def dual_format_official(completion: str, n_gt: int) -> float:
 
 def gt_arrays(gt: Sequence[Mapping]) -> tuple[np.ndarray, list[str]]:
     """Ground truth ``[{label, bbox}]`` as an ``(N, 4)`` array and its labels."""
-    return np.array([g["bbox"] for g in gt], dtype=np.float64).reshape(-1, 4), [g["label"] for g in gt]
+    return pack([g["bbox"] for g in gt]), [g["label"] for g in gt]
 
 
 def _squash(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

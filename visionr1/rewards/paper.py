@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 
+from visionr1.boxes import pack
 from visionr1.formats import Geometry, get_adapter, normalize_label
 from visionr1.rewards import equations as eq
 from visionr1.rewards.config import RewardConfig
 from visionr1.rewards.matching import match_batch
 from visionr1.rewards.terms import RewardTerms
+
+_BBOX = itemgetter("bbox")
 
 
 def score_paper_batch(completions: Sequence[str], gts: Sequence[Sequence[Mapping]], geos: Sequence[Geometry],
@@ -23,10 +28,10 @@ def score_paper_batch(completions: Sequence[str], gts: Sequence[Sequence[Mapping
     """
     b = len(completions)
     pb = get_adapter(config.family).parse_batch(completions, geos)
-    n_gt = np.fromiter((len(g) for g in gts), dtype=np.int64, count=b)
+    n_gt = np.fromiter(map(len, gts), dtype=np.int64, count=b)
     gt_off = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(n_gt, out=gt_off[1:])
-    gt_boxes = np.array([v for gt in gts for g in gt for v in g["bbox"]], dtype=np.float64).reshape(-1, 4)
+    gt_boxes = pack(list(map(_BBOX, chain.from_iterable(gts))))
     pl = gl = None
     if config.matcher == "box+label" or details:  # labels do not enter the box matcher
         # label ids in sorted order of the label text, so that they never depend on the order of the boxes
@@ -38,7 +43,10 @@ def score_paper_batch(completions: Sequence[str], gts: Sequence[Sequence[Mapping
     schedule = config.schedule
     phases = {s: schedule.phase(s, total_steps) for s in set(steps)}
     ths = [schedule.phase2 if phases[s] == 2 else schedule.phase1 for s in steps]
-    xi0, xi1, xi2 = (np.array([getattr(t, k) for t in ths]) for k in ("xi0", "xi1", "xi2"))
+    if len(phases) == 1:  # one step for the whole batch (as TRL calls it): scalar thresholds
+        xi0, xi1, xi2 = ths[0].xi0, ths[0].xi1, ths[0].xi2
+    else:
+        xi0, xi1, xi2 = (np.array([getattr(t, k) for t in ths]) for k in ("xi0", "xi1", "xi2"))
     n_pred = np.diff(pb.offsets)
     owner = np.repeat(np.arange(b), np.diff(matches.offsets))
     iou = matches.iou
