@@ -310,12 +310,15 @@ def test_app_serves_the_dataset_to_headless_chromium(fo, runs, tmp_path):
         shot = ARTIFACTS / "review-app.png"
         shot.unlink(missing_ok=True)
         base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}"]
-        subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=True)
         dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
         assert "vr1 app" in dom  # the App rendered the dataset's name
-        with Image.open(shot) as im:
-            assert im.size == (1400, 900)
-            colours = len(im.convert("RGB").resize((140, 90)).getcolors(maxcolors=140 * 90))
+        for _ in range(3):  # a loaded machine can catch the App still on its "Pixelating..." loading screen
+            subprocess.run([*base, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=True)
+            with Image.open(shot) as im:
+                assert im.size == (1400, 900)
+                colours = len(im.convert("RGB").resize((140, 90)).getcolors(maxcolors=140 * 90))
+            if colours > 50:
+                break
         assert colours > 50  # a rendered grid of images, not a blank or error page
     finally:
         os.killpg(app.pid, 15)
