@@ -393,13 +393,12 @@ class QwenJSON(Adapter):
         s = text.strip() if isinstance(text, str) else ""
         body = _unfence(s)
         if body is not None:
-            try:  # the common case: a template-valid list (surrounding whitespace is valid JSON)
-                items = _DECODE_ITEMS(body)
-                return Read(True, True, None, items, len(items))
-            except (msgspec.DecodeError, UnicodeEncodeError):  # the latter: lone surrogates
-                body = body.strip()
-                if not body:
-                    return Read(True, True, None, [], 0)
+            items = _strict(body)  # the common case: a template-valid list (surrounding whitespace is valid JSON)
+            if items is not None:
+                return _items_read(items, True, None)
+            body = body.strip()
+            if not body:
+                return Read(True, True, None, [], 0)
         reason = "unclosed ```json fence" if body is None else "not a JSON list"
         data = _loads(body) if body and body[0] == "[" else None
         if type(data) is list:  # valid JSON, but not every item is {bbox_2d: [4 numbers], label: str}
