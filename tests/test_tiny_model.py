@@ -12,7 +12,12 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers import logging as hf_logging
 
 from visionr1.io import sha256_file, tree_digest
-from visionr1.synth.tiny_model import QWEN_SPECIAL_TOKENS
+from visionr1.synth.tiny_model import HUB_PREPROCESSOR, QWEN_SPECIAL_TOKENS, read_card
+
+# the files of the hub's Qwen/Qwen2.5-VL-7B-Instruct (its weights come in 5 shards, ours in 3)
+HUB_FILES = {".gitattributes", "README.md", "chat_template.json", "config.json", "generation_config.json",
+             "merges.txt", "model.safetensors.index.json", "preprocessor_config.json", "tokenizer.json",
+             "tokenizer_config.json", "vocab.json"}
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +43,36 @@ class _Collect(__import__("logging").Handler):
         self.sink.append(record.getMessage())
 
 
-def test_standard_layout(tiny_model_dir):
+def test_hub_layout(tiny_model_dir):
     names = {p.name for p in tiny_model_dir.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
-            "generation_config.json"} <= names
-    assert {"processor_config.json", "preprocessor_config.json"} & names
+    shards = {n for n in names if n.startswith("model-")}
+    assert names - shards == HUB_FILES  # nothing the real folder lacks (no processor_config.json ...)
+    index = json.loads((tiny_model_dir / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"].values()) == shards and len(shards) > 1
+    # hub names of the weights (transformers renames them to model.visual.*, model.language_model.* on load)
+    assert any(k.startswith("visual.blocks.") for k in index["weight_map"])
+    assert any(k.startswith("model.layers.") for k in index["weight_map"])
+    assert json.loads((tiny_model_dir / "preprocessor_config.json").read_text()) == HUB_PREPROCESSOR
+    assert HUB_PREPROCESSOR["min_pixels"] == 3136 and HUB_PREPROCESSOR["max_pixels"] == 12845056
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert "text_config" not in config and config["rope_scaling"]["type"] == "mrope"  # the flat 4.41 layout
+    assert config["torch_dtype"] == "bfloat16" and config["vision_config"]["tokens_per_second"] == 2
+    generation = json.loads((tiny_model_dir / "generation_config.json").read_text())
+    assert {k: generation[k] for k in ("do_sample", "repetition_penalty", "temperature", "top_p", "top_k")} == {
+        "do_sample": True, "repetition_penalty": 1.05, "temperature": 0.1, "top_p": 0.001, "top_k": 1}
+    tokenizer = json.loads((tiny_model_dir / "tokenizer_config.json").read_text())
+    assert "padding_side" not in tokenizer and tokenizer["model_max_length"] == 131072
+    assert (tiny_model_dir / "merges.txt").read_text().startswith("#version: 0.2\n")
+
+
+def test_loads_like_the_hub_checkpoint(loaded):
+    """What a user of the real checkpoint gets from a plain from_pretrained: right padding, the hub's pixel
+    limits whatever ``size=`` says, bf16 weights."""
+    processor, model, _ = loaded
+    assert processor.tokenizer.padding_side == "right"
+    assert processor.image_processor.size["longest_edge"] == 12845056
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert model.generation_config.repetition_penalty == 1.05 and model.generation_config.top_k == 1
 
 
 def test_loads_as_qwen2_5_vl_without_warnings(loaded):
@@ -103,6 +133,11 @@ def test_same_seed_same_files(tmp_path, tiny_model_dir):
     assert run_cli("synth", "tiny-model", "--out", a, "--seed", 0) == 0
     assert run_cli("synth", "tiny-model", "--out", b, "--seed", 1) == 0
     assert tree_digest(a) == tree_digest(tiny_model_dir)  # same seed as the session fixture
-    assert sha256_file(a / "model.safetensors") != sha256_file(b / "model.safetensors")
-    info = json.loads((a / "visionr1_synth.json").read_text())
-    assert info["seed"] == 0 and info["parameters"] < 2_000_000
+    assert sha256_file(a / "model-00001-of-00003.safetensors") != sha256_file(b / "model-00001-of-00003.safetensors")
+    info = read_card(a)
+    assert info["seed"] == 0 and info["parameters"] < 2_000_000 and info["size"] == "tiny"
+    assert read_card(tiny_model_dir.parent) == {}
+    # --force replaces an earlier synthetic model, never a folder that is not one
+    assert run_cli("synth", "tiny-model", "--out", a, "--seed", 2, "--force") == 0 and read_card(a)["seed"] == 2
+    (b / "README.md").write_text("# a real model card\n")
+    assert run_cli("synth", "tiny-model", "--out", b, "--force") == 2

@@ -15,11 +15,13 @@ from typing import IO, Any
 from visionr1.errors import VisionR1Error
 
 
-def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | None = None) -> Path:
+def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | None = None,
+                       marker_text: str | None = None) -> Path:
     """Create ``path`` (or reuse it) and check that it is a writable directory.
 
-    A non-empty directory is only reused with ``force``; and then only if it contains ``marker``
-    (proof that it is an earlier output of the same command), in which case its contents are removed.
+    A non-empty directory is only reused with ``force``; and then only if it contains ``marker`` (holding
+    ``marker_text`` when given): proof that it is an earlier output of the same command, in which case its
+    contents are removed.
     """
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
@@ -32,7 +34,8 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | N
     if entries:
         if not force:
             raise VisionR1Error(f"output directory {out} is not empty (use --force to replace an earlier output)")
-        if marker is None or not (out / marker).exists():
+        if marker is None or not (out / marker).is_file() or (
+                marker_text is not None and marker_text not in (out / marker).read_text(errors="replace")):
             raise VisionR1Error(
                 f"refusing to clear {out}: it has no {marker or 'marker file'}, so it is not an earlier output")
         for p in entries:

@@ -1,8 +1,15 @@
-"""Load a vision-language checkpoint and its processor with given pixel limits (training and evaluation)."""
+"""Load a vision-language checkpoint and its processor with given pixel limits (training, evaluation, vLLM).
+
+``build_processor`` is the one place a processor is made. A hub checkpoint's ``preprocessor_config.json``
+carries ``min_pixels`` / ``max_pixels`` (3136 / 12845056 for Qwen2.5-VL-7B-Instruct) that override a ``size=``
+argument of ``from_pretrained`` in transformers, so the run's limits are set on the loaded image processor and
+the result is checked against the coordinate adapter's geometry on probe images (SPEC §1).
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +18,9 @@ from visionr1.errors import VisionR1Error
 # transformers model types of each family (the coordinate space depends on it)
 FAMILY_MODEL_TYPES = {"qwen2.5-vl": ("qwen2_5_vl",), "qwen2-vl": ("qwen2_vl",),
                       "qwen3-vl": ("qwen3_vl", "qwen3_vl_moe")}
+# probe images (width, height): above max_pixels at the default limits, tall, below min_pixels, odd sizes
+PROBES = ((1280, 720), (333, 1000), (40, 30), (517, 389))
+ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 
 
 def custom_loader(spec: str):
@@ -52,18 +62,98 @@ def check_model(path: str, family: str, loader: str | None = None) -> None:
                             f"{' or '.join(FAMILY_MODEL_TYPES.get(family, ('?',)))}); set --family to match")
 
 
-def load_model(path: str, *, min_pixels: int, max_pixels: int, bf16: bool = False, loader: str | None = None,
+def check_attention(attn_implementation: str | None) -> None:
+    """An attention kernel transformers knows, whose package is installed (before any model is loaded)."""
+    if attn_implementation is None:
+        return
+    if attn_implementation not in ATTENTION:
+        raise VisionR1Error(f"unknown attn_implementation '{attn_implementation}' (choose from {', '.join(ATTENTION)})")
+    package = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}.get(attn_implementation)
+    if package and importlib.util.find_spec(package) is None:
+        raise VisionR1Error(f"attn_implementation {attn_implementation} needs the '{package}' package, which is not "
+                            "installed (pip install flash-attn --no-build-isolation, on a CUDA machine); or use sdpa")
+
+
+def input_size(processor, width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` of the model input the processor makes from a ``width`` x ``height`` image
+    (``image_grid_thw`` x patch size)."""
+    from PIL import Image
+
+    image_processor = processor.image_processor
+    grid = image_processor(images=[Image.new("RGB", (width, height))], return_tensors="np")["image_grid_thw"][0]
+    patch = int(image_processor.patch_size)
+    return int(grid[2]) * patch, int(grid[1]) * patch
+
+
+def check_processor(processor, family: str, min_pixels: int, max_pixels: int, where: str) -> None:
+    """The processor's input size equals the coordinate adapter's geometry for every probe image; otherwise
+    rewards and evaluation would convert boxes with another size than the model sees."""
+    from visionr1.formats import get_adapter
+
+    if family == "griffon-g" or getattr(processor, "image_processor", None) is None:
+        return  # Griffon-G's coordinates do not depend on its input size
+    adapter = get_adapter(family)
+    for width, height in PROBES:
+        got = input_size(processor, width, height)
+        geo = adapter.geometry(width, height, min_pixels=min_pixels, max_pixels=max_pixels)
+        if got != (geo.input_width, geo.input_height):
+            raise VisionR1Error(
+                f"{where}: the processor turns a {width}x{height} image into a {got[0]}x{got[1]} input, but the "
+                f"{family} coordinate adapter computes {geo.input_width}x{geo.input_height} for min_pixels "
+                f"{min_pixels} / max_pixels {max_pixels}: check the checkpoint's preprocessor_config.json")
+
+
+def build_processor(path: str, *, family: str, min_pixels: int, max_pixels: int):
+    """The processor of checkpoint ``path`` with the run's pixel limits in effect and left padding and truncation
+    (what generation needs: GRPO rollouts, evaluation; SFT's collator sets its own sides). Checked against the
+    adapter's geometry."""
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(path, padding_side="left", truncation_side="left")
+    except (OSError, ValueError) as exc:
+        raise VisionR1Error(f"cannot load the processor of '{path}': {' '.join(str(exc).split())[:300]}") from None
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is not None:
+        # set after loading: the config file's min/max_pixels have been folded into `size` by then, and the
+        # processor saved with the trained model carries the run's limits
+        image_processor.size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+    check_processor(processor, family, min_pixels, max_pixels, str(path))
+    return processor
+
+
+def check_folder_limits(path: str, family: str, min_pixels: int, max_pixels: int) -> None:
+    """A checkpoint folder read as is (as vLLM reads it, no overrides) gives inputs of the run's geometry."""
+    from transformers import AutoProcessor
+
+    check_processor(AutoProcessor.from_pretrained(path), family, min_pixels, max_pixels, path)
+
+
+def _left(processor) -> None:
+    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
+
+
+def load_model(path: str, *, family: str, min_pixels: int, max_pixels: int, dtype: str = "float32",
+               attn_implementation: str | None = None, init_kwargs: dict | None = None, loader: str | None = None,
                loader_config: Any = None, freeze_vision_tower: bool = False):
-    """``(model, processor)``: transformers' Auto classes (or ``loader(path, loader_config)``), the processor set
-    to ``min_pixels`` / ``max_pixels``, the vision tower frozen if asked."""
+    """``(model, processor)``: transformers' Auto classes (or ``loader(path, loader_config)``) with weights in
+    ``dtype``, the processor from ``build_processor`` (a loader's processor gets the same checks), the vision
+    tower frozen if asked."""
     if loader:
         model, processor = custom_loader(loader)(path, loader_config)
+        _left(processor)
+        check_processor(processor, family, min_pixels, max_pixels, f"processor of model_loader {loader}")
     else:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
 
-        processor = AutoProcessor.from_pretrained(path, size={"shortest_edge": min_pixels, "longest_edge": max_pixels})
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16 if bf16 else torch.float32)
+        check_attention(attn_implementation)
+        processor = build_processor(path, family=family, min_pixels=min_pixels, max_pixels=max_pixels)
+        kwargs = dict(init_kwargs or {})
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
     if freeze_vision_tower:
         tower = getattr(getattr(model, "model", model), "visual", None)
         if tower is None:

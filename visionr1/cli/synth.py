@@ -68,15 +68,14 @@ def tiny_model(
     seed: Annotated[int, typer.Option(help="Seed of the weights and tokenizer corpus; same seed, same files.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier synthetic model in --out.")] = False,
 ) -> None:
-    """Write a randomly initialised checkpoint in the standard Hugging Face layout (config, safetensors,
-    processor, tokenizer, chat template) that loads with AutoProcessor / AutoModelForImageTextToText."""
-    import json
-
-    from visionr1.synth.tiny_model import MARKER, build_tiny_model
+    """Write a randomly initialised checkpoint with the files of the hub's Qwen2.5-VL-7B-Instruct (config,
+    sharded safetensors, preprocessor config, tokenizer, chat template, generation config, card) that loads with
+    AutoProcessor / AutoModelForImageTextToText."""
+    from visionr1.synth.tiny_model import build_tiny_model, read_card
 
     with console.err.status("building tokenizer and model"):
         path = build_tiny_model(out, family=family, size=size, seed=seed, force=force)
-    info = json.loads((path / MARKER).read_text())
+    info = read_card(path)
     table = Table(title=f"synthetic {family} checkpoint in {path}")
     table.add_column("property")
     table.add_column("value", justify="right")

@@ -54,10 +54,10 @@ class HFBackend:
 
         from visionr1.models import load_model
 
-        self.model, self.processor = load_model(model_path, min_pixels=min_pixels, max_pixels=max_pixels,
-                                                bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        self.model, self.processor = load_model(model_path, family=family, min_pixels=min_pixels,
+                                                max_pixels=max_pixels, dtype="bfloat16" if bf16 else "float32",
                                                 loader=loader)
-        self.processor.tokenizer.padding_side = "left"
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         base = self.model.generation_config
@@ -99,10 +99,9 @@ class VLLMBackend:
             from vllm import LLM, SamplingParams
         except ImportError:
             raise VisionR1Error("the vllm backend needs vLLM: pip install 'visionr1[vllm]' (GPU machines)") from None
-        from transformers import AutoProcessor
+        from visionr1.models import build_processor
 
-        self.processor = AutoProcessor.from_pretrained(model_path, size={"shortest_edge": min_pixels,
-                                                                         "longest_edge": max_pixels})
+        self.processor = build_processor(model_path, family=family, min_pixels=min_pixels, max_pixels=max_pixels)
         self.llm = LLM(model=model_path, limit_mm_per_prompt={"image": max_images},
                        mm_processor_kwargs={"min_pixels": min_pixels, "max_pixels": max_pixels})
         self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)

@@ -70,8 +70,10 @@ class RewardConfig:
                 raise VisionR1Error(f"{name} thresholds must be ξ0, ξ1, ξ2 in [0, 1] with ξ1 <= ξ2, got {xi}")
         if len(self.weights) != 3 or any(w < 0 for w in self.weights):
             raise VisionR1Error(f"weights must be 3 non-negative numbers, got {self.weights}")
-        if self.switch is not None and self.switch < 0:
-            raise VisionR1Error(f"switch must be a fraction >= 0, got {self.switch}")
+        if self.switch is not None and not 0 <= self.switch <= 1:
+            raise VisionR1Error(f"switch (STEP) must be a fraction of the training in [0, 1], got {self.switch}")
+        if self.switch_step is not None and self.switch_step < 0:
+            raise VisionR1Error(f"switch_step must be a step >= 0, got {self.switch_step}")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise VisionR1Error(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
 

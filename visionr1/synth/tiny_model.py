@@ -1,8 +1,11 @@
-"""A tiny, randomly initialised Qwen2.5-VL checkpoint in the standard Hugging Face layout.
+"""A tiny, randomly initialised Qwen2.5-VL checkpoint with the files of the hub's ``Qwen/Qwen2.5-VL-7B-Instruct``.
 
-It stands in for ``Qwen/Qwen2.5-VL-7B-Instruct`` in tests and the demo: same architecture class, processor,
-chat template and special tokens, with a byte-level BPE tokenizer trained offline on text of the synthetic
-world and the instruction templates. Nothing else in visionr1 knows it is tiny.
+It stands in for the real checkpoint in tests, benchmarks and the demo: the same file set (flat ``config.json``,
+sharded bf16 safetensors with an index, ``preprocessor_config.json`` whose min/max_pixels override ``size=``,
+``chat_template.json``, ``tokenizer.json`` + ``vocab.json`` + ``merges.txt``, a tokenizer config that pads on the
+right, the released ``generation_config.json``), keys and values; only sizes, token ids and weights differ. The
+byte-level BPE tokenizer is trained offline on text of the synthetic world and the instruction templates.
+Nothing else in visionr1 knows it is tiny. docs/synth.md lists which real file each one mirrors.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import numpy as np
 from visionr1 import __version__
 from visionr1.data.templates import TASKS, load_templates
 from visionr1.errors import VisionR1Error
-from visionr1.io import prepare_output_dir, write_json
+from visionr1.io import prepare_output_dir, write_bytes, write_json
 from visionr1.resources import resource_dir
 
-MARKER = "visionr1_synth.json"
+CARD = "README.md"
+CARD_TAG = "<!-- written by visionr1 synth tiny-model -->"
 FAMILIES = ("qwen2.5-vl",)
 
 # Qwen2/2.5 added tokens, in their id order (151643...151664 in the real vocabulary).
@@ -140,55 +144,134 @@ def _mrope_section(head_dim: int) -> list[int]:
     return [half - 2 * hw, hw, hw]
 
 
+# ---- the files of the hub's Qwen/Qwen2.5-VL-7B-Instruct, with only sizes, token ids and weights changed
+
+def hub_config(dims: ModelSize, vocab_size: int, ids) -> dict:
+    """``config.json`` in the hub checkpoint's flat (transformers 4.41) layout: text options at the top level,
+    ``rope_scaling`` of type mrope, bf16 weights."""
+    return {
+        "architectures": ["Qwen2_5_VLForConditionalGeneration"], "attention_dropout": 0.0,
+        "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
+        "vision_start_token_id": ids("<|vision_start|>"), "vision_end_token_id": ids("<|vision_end|>"),
+        "vision_token_id": ids("<|vision_pad|>"), "image_token_id": ids("<|image_pad|>"),
+        "video_token_id": ids("<|video_pad|>"), "hidden_act": "silu", "hidden_size": dims.hidden,
+        "initializer_range": 0.02, "intermediate_size": dims.intermediate, "max_position_embeddings": 128000,
+        "max_window_layers": dims.layers, "model_type": "qwen2_5_vl", "num_attention_heads": dims.heads,
+        "num_hidden_layers": dims.layers, "num_key_value_heads": dims.kv_heads, "rms_norm_eps": 1e-06,
+        "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.41.2", "use_cache": True, "use_sliding_window": False,
+        "vision_config": {
+            "depth": dims.vision_depth, "hidden_act": "silu", "hidden_size": dims.vision_hidden,
+            "intermediate_size": dims.vision_intermediate, "num_heads": dims.vision_heads, "in_chans": 3,
+            "out_hidden_size": dims.hidden, "patch_size": 14, "spatial_merge_size": 2, "spatial_patch_size": 14,
+            "window_size": 112, "fullatt_block_indexes": [dims.vision_depth - 1], "tokens_per_second": 2,
+            "temporal_patch_size": 2},
+        "rope_scaling": {"type": "mrope", "mrope_section": _mrope_section(dims.hidden // dims.heads)},
+        "vocab_size": vocab_size,
+    }
+
+
+def hub_generation_config(ids) -> dict:
+    """``generation_config.json``: near-greedy sampling with a repetition penalty, as released."""
+    pad, eos = ids("<|endoftext|>"), ids("<|im_end|>")
+    return {"bos_token_id": pad, "pad_token_id": pad, "do_sample": True, "eos_token_id": [eos, pad],
+            "repetition_penalty": 1.05, "temperature": 0.1, "top_p": 0.001, "top_k": 1,
+            "transformers_version": "4.49.0"}
+
+
+# ``preprocessor_config.json``: min/max_pixels at the top level override any ``size=`` given to transformers
+HUB_PREPROCESSOR = {
+    "min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2_5_VLProcessor",
+}
+
+
+def hub_tokenizer_config(ids) -> dict:
+    """``tokenizer_config.json``: no padding side (the tokenizer pads on the right), no BOS, 131072 tokens."""
+    return {
+        "add_bos_token": False, "add_prefix_space": False,
+        "added_tokens_decoder": {str(ids(t)): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
+                                               "single_word": False, "special": i < 14}
+                                 for i, t in enumerate(QWEN_SPECIAL_TOKENS)},
+        "additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:14]), "bos_token": None,
+        "chat_template": QWEN_VL_CHAT_TEMPLATE, "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
+        "errors": "replace", "model_max_length": 131072, "pad_token": "<|endoftext|>", "split_special_tokens": False,
+        "tokenizer_class": "Qwen2Tokenizer", "unk_token": None,
+    }
+
+
+def _weights(config: dict, seed: int, tmp: Path):
+    """Random weights saved by transformers in bf16, in two shards with an index (the hub's layout has five)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    (tmp / "config.json").write_text(json.dumps(config))
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(tmp), dtype=torch.bfloat16)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    model.save_pretrained(tmp / "weights", max_shard_size=size // 2 + 1)
+    return sum(p.numel() for p in model.parameters())
+
+
 def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str = "tiny", seed: int = 0,
                      force: bool = False) -> Path:
-    """Write a randomly initialised checkpoint of ``family`` to ``out``; returns the directory."""
+    """Write a randomly initialised checkpoint of ``family`` to ``out`` with the hub checkpoint's files; returns
+    the directory."""
+    import tempfile
+
     if family not in FAMILIES:
         raise VisionR1Error(f"unknown family '{family}' for a synthetic model (supported: {', '.join(FAMILIES)})")
     if size not in SIZES:
         raise VisionR1Error(f"unknown size '{size}' (choose from {', '.join(SIZES)})")
-    out = prepare_output_dir(out, force=force, marker=MARKER)
-
-    import torch
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
+    out = prepare_output_dir(out, force=force, marker=CARD, marker_text=CARD_TAG)
     dims = SIZES[size]
     tok = build_tokenizer(seed, dims.vocab)
     ids = tok.convert_tokens_to_ids
-    pad, eos = ids("<|endoftext|>"), ids("<|im_end|>")
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tok), "hidden_size": dims.hidden, "intermediate_size": dims.intermediate,
-            "num_hidden_layers": dims.layers, "num_attention_heads": dims.heads, "num_key_value_heads": dims.kv_heads,
-            "max_position_embeddings": 32768, "max_window_layers": dims.layers, "rms_norm_eps": 1e-6,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0,
-                                "mrope_section": _mrope_section(dims.hidden // dims.heads)},
-            "bos_token_id": pad, "eos_token_id": eos, "pad_token_id": pad, "tie_word_embeddings": False,
-        },
-        vision_config={
-            "depth": dims.vision_depth, "hidden_size": dims.vision_hidden,
-            "intermediate_size": dims.vision_intermediate, "num_heads": dims.vision_heads,
-            "out_hidden_size": dims.hidden, "fullatt_block_indexes": [dims.vision_depth - 1],
-            "window_size": 112, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-        },
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    # generation defaults of the released Qwen2.5-VL-7B-Instruct checkpoint
-    model.generation_config = GenerationConfig(
-        bos_token_id=pad, pad_token_id=pad, eos_token_id=[eos, pad], do_sample=True, temperature=0.1, top_p=0.001,
-        top_k=1, repetition_penalty=1.05)
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056),
-        tokenizer=tok, video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN_VL_CHAT_TEMPLATE)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    write_json(out / MARKER, {"generator": "visionr1 synth tiny-model", "version": __version__, "family": family,
-                              "size": size, "seed": seed, "dims": asdict(dims),
-                              "parameters": sum(p.numel() for p in model.parameters())}, indent=2)
+    config = hub_config(dims, len(tok), ids)
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        tmp = Path(tmp)
+        parameters = _weights(config, seed, tmp)
+        for f in sorted((tmp / "weights").glob("model*.safetensors*")):
+            f.replace(out / f.name)
+        tok.save_pretrained(tmp / "tokenizer")
+        (tmp / "tokenizer" / "tokenizer.json").replace(out / "tokenizer.json")
+    bpe = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+    write_json(out / "config.json", config, indent=2)
+    write_json(out / "generation_config.json", hub_generation_config(ids), indent=2)
+    write_json(out / "preprocessor_config.json", HUB_PREPROCESSOR, indent=2)
+    write_json(out / "chat_template.json", {"chat_template": QWEN_VL_CHAT_TEMPLATE}, indent=2)
+    write_json(out / "tokenizer_config.json", hub_tokenizer_config(ids), indent=2)
+    write_json(out / "vocab.json", bpe["vocab"])
+    merges = [" ".join(m) if isinstance(m, list) else m for m in bpe["merges"]]
+    write_bytes(out / "merges.txt", ("#version: 0.2\n" + "\n".join(merges) + "\n").encode("utf-8"))
+    write_bytes(out / ".gitattributes", b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+                                        b"tokenizer.json filter=lfs diff=lfs merge=lfs -text\n")
+    info = {"generator": "visionr1 synth tiny-model", "version": __version__, "family": family, "size": size,
+            "seed": seed, "parameters": parameters, "dims": asdict(dims)}
+    write_bytes(out / CARD, card(info).encode("utf-8"))
     return out
+
+
+def card(info: dict) -> str:
+    """The model card (``README.md``, as on the hub): YAML front matter with how the checkpoint was made."""
+    import yaml
+
+    front = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "image-text-to-text",
+                            "license": "apache-2.0", "visionr1_synth": info}, sort_keys=False)
+    return (f"---\n{front}---\n{CARD_TAG}\n\n# Synthetic Qwen2.5-VL ({info['size']}, seed {info['seed']})\n\n"
+            f"Random weights, {info['parameters']:,} parameters, in the file layout of "
+            "`Qwen/Qwen2.5-VL-7B-Instruct`. Made by `visionr1 synth tiny-model --size "
+            f"{info['size']} --seed {info['seed']}` (visionr1 {info['version']}); see docs/synth.md.\n")
+
+
+def read_card(path: str | Path) -> dict:
+    """How a synthetic checkpoint was made (the card's ``visionr1_synth`` front matter); {} for any other
+    checkpoint."""
+    import yaml
+
+    f = Path(path) / CARD
+    text = f.read_text(encoding="utf-8") if f.is_file() else ""
+    if CARD_TAG not in text:
+        return {}
+    return yaml.safe_load(text.split("---\n")[1]).get("visionr1_synth", {})

@@ -35,7 +35,14 @@ def plot_curves(metrics: Path, out: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in metrics.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a partial last line of a killed run
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
     keys = [k for k in ("rewards/format/mean", "rewards/recall/mean", "rewards/precision/mean", "reward", "loss")
             if any(k in r for r in rows)]
     if not keys:

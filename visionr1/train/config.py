@@ -9,6 +9,10 @@ G = 4, 8 completions per device, A = 2) sees 8 x 2 x 8 / 4 = 32 prompts per opti
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import json
+import math
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,12 @@ class _Common:
     report_to: str = field(default="none", metadata={"help": "Trackers (tensorboard, wandb, ...); none by default."})
     save_strategy: str = field(default="steps", metadata={"help": "When to save checkpoints (steps, epoch, no)."})
     save_steps: float = field(default=200, metadata={"help": "Save a checkpoint every N steps."})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision (default: on when a GPU has it)."})
+    bf16: bool | None = field(default=None, metadata={
+        "help": "bf16 compute (default: on when a GPU has it). Weights stay fp32 (AdamW's updates at the paper's "
+                "learning rates round away in bf16 weights) unless DeepSpeed keeps its own fp32 master copy."})
+    attn_implementation: str | None = field(default=None, metadata={
+        "help": "Attention kernel: sdpa (transformers' default), eager, flash_attention_2 (the released code's; "
+                "needs flash-attn), flash_attention_3, flex_attention."})
     model_loader: str | None = field(default=None, metadata={
         "help": "'module:function' returning (model, processor) for a model transformers cannot load "
                 "(e.g. Griffon-G); called with the model path and this config."})
@@ -70,6 +79,9 @@ class VisionR1GRPOConfig(_Common, GRPOConfig):
         "help": "TRL loss aggregation; 'grpo' is Eq. 2 (per-sequence mean over tokens)."})
     per_device_train_batch_size: int = field(default=8, metadata={
         "help": "COMPLETIONS per device and micro-step (a multiple of num_generations)."})
+    use_bias_correction_kl: bool = field(default=False, metadata={
+        "help": "Multiply the k3 KL term by the importance ratio (TRL 1.x default: on). Off = the k3 estimator of "
+                "the paper's Eq. 2 and of the released code (trl 0.14)."})
     # the reward (SPEC §3): the options of RewardConfig, except weights (TRL's reward_weights)
     preset: str = _reward_option("preset")
     switch: float | None = _reward_option("switch")
@@ -132,55 +144,168 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
 
 
 _BOOLS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+# TRL 1.16 GRPO text options with a fixed set of values that TRL checks only once training runs (options whose
+# metadata lists "choices" are checked against those)
+GRPO_CHOICES = {
+    "scale_rewards": ("group", "batch", "none"),
+    "vllm_mode": ("colocate", "server"),
+    "loss_type": ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo"),
+    "importance_sampling_level": ("token", "sequence"),
+}
+ALIASES = {"scale_rewards": {"true": "group", "false": "none"}}  # TRL maps the booleans True / False
+POSITIVE = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
+            "num_generations", "max_completion_length", "temperature", "min_pixels", "max_pixels", "lora_r",
+            "lora_alpha", "save_steps", "logging_steps", "max_length", "top_p")
+NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm")
+# model_init_kwargs that other options own
+OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
 
-def coerce(f, raw: str) -> Any:
-    """A command-line value as the type of option ``f``: booleans, numbers, YAML for lists, text otherwise."""
+def _type_name(f) -> str:
+    return str(f.type).replace("<class '", "").replace("'>", "")
+
+
+def coerce(f, raw: Any) -> Any:
+    """A value of option ``f`` as its type: text from the command line or the YAML file becomes a boolean,
+    number or YAML list; other values must already have the type. Errors name the option."""
     kind = str(f.type)
-    if raw.lower() in ("none", "null") and ("None" in kind or "Optional" in kind):
-        return None
     flag = f"--{f.name.replace('_', '-')}"
-    try:
-        if "list" in kind or "dict" in kind or "tuple" in kind:
-            return yaml.safe_load(raw)
-        if "bool" in kind:
-            if raw.lower() not in _BOOLS:
-                raise ValueError
-            return _BOOLS[raw.lower()]
-        if "float" in kind:
-            return float(raw)
-        if "int" in kind:
-            return int(raw)
-    except (ValueError, yaml.YAMLError):
-        raise VisionR1Error(f"option {flag} takes a {kind.replace('<class ', '').replace('>', '')}, got '{raw}'") \
-            from None
+    if isinstance(raw, str):
+        if raw.lower() in ("none", "null") and ("None" in kind or "Optional" in kind):
+            return None
+        if f.name in ALIASES:
+            return ALIASES[f.name].get(raw.lower(), raw)
+        try:
+            if "list" in kind or "dict" in kind or "tuple" in kind:
+                return yaml.safe_load(raw) if "str" not in kind or raw.lstrip()[:1] in "[{" else raw
+            if "bool" in kind and "str" not in kind:
+                if raw.lower() not in _BOOLS:
+                    raise ValueError
+                return _BOOLS[raw.lower()]
+            if "float" in kind:
+                value = float(raw)
+            elif "int" in kind:
+                value = int(raw)
+            else:
+                return raw
+        except (ValueError, yaml.YAMLError):
+            raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got '{raw}'") from None
+        raw = value
+    if raw is None and ("None" in kind or "Optional" in kind):
+        return None
+    container = any(t in kind for t in ("list", "dict", "tuple"))
+    numeric = not container and ("float" in kind or "int" in kind) and "str" not in kind
+    if numeric and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
+        raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
+    if numeric and not math.isfinite(raw):
+        raise VisionR1Error(f"option {flag} must be a finite number, got {raw}")
+    if not container and "bool" in kind and "str" not in kind and not isinstance(raw, bool):
+        raise VisionR1Error(f"option {flag} takes true or false, got {raw!r}")
     return raw
+
+
+def deepspeed_stage(ds: str | dict | None) -> int | None:
+    """The ZeRO stage a run will use: the ``deepspeed`` option ``ds`` (a JSON file or its content), else
+    ``accelerate launch``'s DeepSpeed settings; None without DeepSpeed."""
+    if ds:
+        doc = ds if isinstance(ds, dict) else json.loads(Path(ds).read_text(encoding="utf-8"))
+        return int((doc.get("zero_optimization") or {}).get("stage", 0))
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))
+    return None
+
+
+def _check_deepspeed(ds: Any) -> None:
+    """The ``deepspeed`` option names a readable JSON config."""
+    if ds is None or isinstance(ds, dict):
+        pass
+    elif not Path(ds).is_file():
+        raise VisionR1Error(f"deepspeed config not found: {ds}")
+    else:
+        try:
+            doc = json.loads(Path(ds).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise VisionR1Error(f"{ds}: not a JSON DeepSpeed config ({exc})") from None
+        if not isinstance(doc, dict):
+            raise VisionR1Error(f"{ds}: a DeepSpeed config is a JSON object")
+
+
+def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Numbers in range (before TRL's own checks, some of which divide by them)."""
+    def get(name):
+        return values.get(name, defaults.get(name))
+
+    for name in POSITIVE:
+        v = get(name)
+        if isinstance(v, (int, float)) and not v > 0:
+            raise VisionR1Error(f"option --{name.replace('_', '-')} must be positive, got {v}")
+    for name in NON_NEGATIVE:
+        v = get(name)
+        if isinstance(v, (int, float)) and v < 0:
+            raise VisionR1Error(f"option --{name.replace('_', '-')} must be >= 0, got {v}")
+    steps = get("max_steps")
+    if isinstance(steps, int) and steps != -1 and steps <= 0:
+        raise VisionR1Error(f"option --max-steps must be positive (or -1: the epochs decide), got {steps}")
+    if get("min_pixels") > get("max_pixels"):
+        raise VisionR1Error(f"min_pixels ({get('min_pixels')}) is larger than max_pixels ({get('max_pixels')})")
+
+
+def _check(kind: str, config) -> None:
+    """Ranges and combinations TRL checks late (at the first step) or not at all."""
+    from visionr1.models import check_attention
+
+    for f in fields(config):
+        allowed = f.metadata.get("choices") or (GRPO_CHOICES.get(f.name) if kind == "grpo" else None)
+        v = getattr(config, f.name)
+        if allowed and v is not None and v not in allowed:
+            raise VisionR1Error(f"option --{f.name.replace('_', '-')} must be one of {', '.join(allowed)}, got '{v}'")
+    check_attention(config.attn_implementation)
+    init = config.model_init_kwargs
+    if isinstance(init, str):
+        try:
+            init = config.model_init_kwargs = json.loads(init)
+        except ValueError:
+            init = None
+    if init is not None and not isinstance(init, dict):
+        raise VisionR1Error(f"option --model-init-kwargs takes a mapping (from_pretrained keywords), got {init!r}")
+    for key in set(init or ()) & set(OWNED_INIT_KWARGS):
+        raise VisionR1Error(f"model_init_kwargs: '{key}' is set by the {OWNED_INIT_KWARGS[key]} option; use that")
+    if kind != "grpo":
+        return
+    weights = config.reward_weights
+    if weights is not None and (not isinstance(weights, list) or len(weights) != 3 or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights)):
+        raise VisionR1Error(f"option --reward-weights takes 3 numbers (format, recall, precision), got {weights!r}")
+    if config.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise VisionR1Error("use_vllm needs vLLM, which is not installed: pip install -e '.[vllm]' (or leave "
+                            "use_vllm off to generate with transformers)")
+    config.reward_config()  # validates the reward options
 
 
 def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_dir: Path):
     """The ``kind`` (grpo / sft) options: defaults, then the YAML file, then command-line overrides. Unknown keys,
-    bad values and TRL's own consistency checks are one-line errors, before any model is loaded."""
+    values of the wrong type or out of range and TRL's own consistency checks are one-line errors, before any
+    model is loaded."""
     import torch
 
     cls = KINDS[kind]
-    known = {f.name for f in fields(cls)}
+    by_name = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     if path is not None:
         if not Path(path).is_file():
             raise VisionR1Error(f"config file not found: {path}")
         try:
             doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise VisionR1Error(f"{path}: invalid YAML ({exc})") from None
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise VisionR1Error(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
         if not isinstance(doc, dict):
             raise VisionR1Error(f"{path}: a training config is a mapping of option: value")
-        _unknown(str(path), doc, known)
-        kinds = {f.name: str(f.type) for f in fields(cls)}
-        values.update({k: ("yes" if v else "no") if isinstance(v, bool) and kinds[k] == "str" else v
+        _unknown(str(path), doc, set(by_name))
+        values.update({k: ("yes" if v else "no") if isinstance(v, bool) and str(by_name[k].type) == "str" else v
                        for k, v in doc.items()})  # YAML reads `save_strategy: no` as false
-    _unknown("command line", overrides, known)
-    by_name = {f.name: f for f in fields(cls)}
-    values.update({k: coerce(by_name[k], v) if isinstance(v, str) else v for k, v in overrides.items()})
+    _unknown("command line", overrides, set(by_name))
+    values.update(overrides)
+    values = {k: coerce(by_name[k], v) for k, v in values.items()}
     values["output_dir"] = str(output_dir)
     if values.get("bf16") is None:
         values["bf16"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
@@ -195,12 +320,20 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
         if isinstance(per_device, int) and isinstance(group, int) and group > 0 and per_device % group:
             raise VisionR1Error(f"per_device_train_batch_size ({per_device}) counts completions and must be a "
                                 f"multiple of num_generations ({group})")
+    _check_ranges(values, defaults)
+    _check_deepspeed(values.get("deepspeed"))
+    stage = deepspeed_stage(values.get("deepspeed"))
+    if values.get("use_lora") and stage == 3:
+        raise VisionR1Error("use_lora with DeepSpeed ZeRO-3 is not supported (the adapters cannot be merged into "
+                            "partitioned weights): use configs/accelerate/zero2.yaml or ddp.yaml for LoRA")
+    if stage is not None and importlib.util.find_spec("deepspeed") is None:  # before TrainingArguments imports it
+        raise VisionR1Error("DeepSpeed is requested (deepspeed option or an accelerate DeepSpeed config) but not "
+                            "installed: pip install deepspeed")
     try:
         config = cls(**values)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ArithmeticError) as exc:
         raise VisionR1Error(f"invalid {kind} options: {' '.join(str(exc).split())}") from None
-    if kind == "grpo":
-        config.reward_config()  # validates the reward options
+    _check(kind, config)
     return config
 
 
@@ -214,6 +347,8 @@ def describe(config) -> dict[str, Any]:
         if f.name not in base_fields or f.name in {"learning_rate", "beta", "num_generations", "temperature",
                                                    "max_completion_length", "loss_type", "num_train_epochs",
                                                    "per_device_train_batch_size", "gradient_accumulation_steps",
-                                                   "max_steps", "seed", "bf16", "use_vllm", "vllm_mode"}:
+                                                   "max_steps", "seed", "bf16", "use_vllm", "vllm_mode",
+                                                   "use_bias_correction_kl", "scale_rewards", "reward_weights",
+                                                   "attn_implementation"}:
             out[f.name] = v if isinstance(v, (int, float, str, bool, list, dict, type(None))) else str(v)
     return out

@@ -10,19 +10,47 @@ from visionr1.errors import VisionR1Error
 RUN_CONFIG = "run_config.json"
 
 
-def _resume_arg(resume: str | None, out: Path):
+def _resume_arg(resume: str | None, out: Path) -> str | None:
+    from visionr1.cli import console
+    from visionr1.train.checkpoints import incomplete, latest_checkpoint
+
     if resume is None:
         return None
     if resume == "latest":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        last, skipped = latest_checkpoint(out)
+        for folder, reason in skipped:
+            console.err.print(f"skipping {folder}: {reason} (a run stopped while writing it)")
         if last is None:
-            raise VisionR1Error(f"--resume latest: no checkpoint-* folder in {out}")
-        return last
-    if not (Path(resume) / "trainer_state.json").is_file():
+            raise VisionR1Error(f"--resume latest: no complete checkpoint-* folder in {out}")
+        return str(last)
+    folder = Path(resume)
+    if not (folder / "trainer_state.json").is_file():
         raise VisionR1Error(f"--resume {resume} is not a checkpoint folder (no trainer_state.json)")
+    reason = incomplete(folder) if folder.name.startswith("checkpoint-") else None
+    if reason:
+        raise VisionR1Error(f"--resume {resume}: the checkpoint is incomplete ({reason})")
     return resume
+
+
+def _trainer_class(base):
+    """``base`` (GRPOTrainer / SFTTrainer) restoring every weight of a checkpoint on resume. transformers' own
+    loading matches the checkpoint's hub-layout names against the model's renamed modules, warns about all of
+    them as missing and trains on from the base weights."""
+
+    class Trainer(base):
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            from transformers.trainer import _is_peft_model
+
+            from visionr1.train.checkpoints import restore_weights
+
+            target = self.model if model is None else model
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled or _is_peft_model(target):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            restore_weights(target, Path(resume_from_checkpoint))
+            return None
+
+    Trainer.__name__ = Trainer.__qualname__ = f"VisionR1{base.__name__}"
+    return Trainer
 
 
 def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str | None = None) -> Path:
@@ -31,18 +59,13 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     from transformers.utils import logging as hf_logging
 
     from visionr1.models import check_model, load_model
-    from visionr1.train.callbacks import MetricsFile, RichProgress
-    from visionr1.train.config import describe
+    from visionr1.train.callbacks import METRICS, MetricsFile, RichProgress
+    from visionr1.train.checkpoints import cut_metrics
+    from visionr1.train.config import deepspeed_stage, describe
     from visionr1.train.data import grpo_dataset, load_dataset_dir, sft_dataset
     from visionr1.train.model import peft_config, with_pixel_limits
 
     out = Path(out)
-    if getattr(config, "use_vllm", False):
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise VisionR1Error("use_vllm needs vLLM, which is not installed: pip install -e '.[vllm]' (or leave "
-                                "use_vllm off to generate with transformers)")
     resume_from = _resume_arg(resume, out)
     check_model(model_path, config.family, config.model_loader)
     mix = load_dataset_dir(data, config.family)
@@ -50,10 +73,16 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
         raise VisionR1Error(f"output folder {out} is not empty and holds no earlier run")
     out.mkdir(parents=True, exist_ok=True)
     if getattr(config, "use_vllm", False) and not config.model_loader:  # vLLM reads the processor from the folder
-        model_path = with_pixel_limits(model_path, config.min_pixels, config.max_pixels, out / "vllm-model")
-    model, processor = load_model(model_path, min_pixels=config.min_pixels, max_pixels=config.max_pixels,
-                                  bf16=config.bf16, loader=config.model_loader, loader_config=config,
-                                  freeze_vision_tower=config.freeze_vision_tower)
+        model_path = with_pixel_limits(model_path, config.family, config.min_pixels, config.max_pixels,
+                                       out / "vllm-model")
+    # bf16 compute with fp32 master weights: DeepSpeed keeps its own fp32 copy of bf16 weights; without it the
+    # weights stay fp32 and bf16 is autocast only (bf16 weights would round away most updates at lr 1e-6)
+    dtype = "bfloat16" if config.bf16 and deepspeed_stage(config.deepspeed) is not None else "float32"
+    model, processor = load_model(model_path, family=config.family, min_pixels=config.min_pixels,
+                                  max_pixels=config.max_pixels, dtype=dtype,
+                                  attn_implementation=config.attn_implementation,
+                                  init_kwargs=config.model_init_kwargs, loader=config.model_loader,
+                                  loader_config=config, freeze_vision_tower=config.freeze_vision_tower)
     callbacks = [MetricsFile(out), RichProgress()]
     config.disable_tqdm = True
     if kind == "grpo":
@@ -61,24 +90,29 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
 
         from visionr1.rewards import reward_funcs
 
-        trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs(config.reward_config()), args=config,
-                              train_dataset=grpo_dataset(mix), processing_class=processor,
-                              peft_config=peft_config(config), callbacks=callbacks)
+        trainer = _trainer_class(GRPOTrainer)(
+            model=model, reward_funcs=reward_funcs(config.reward_config()), args=config,
+            train_dataset=grpo_dataset(mix), processing_class=processor, peft_config=peft_config(config),
+            callbacks=callbacks)
     else:
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(model=model, args=config, processing_class=processor, peft_config=peft_config(config),
-                             train_dataset=sft_dataset(mix, config.family, config.min_pixels, config.max_pixels),
-                             callbacks=callbacks)
+        trainer = _trainer_class(SFTTrainer)(
+            model=model, args=config, processing_class=processor, peft_config=peft_config(config),
+            train_dataset=sft_dataset(mix, config.family, config.min_pixels, config.max_pixels), callbacks=callbacks)
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     hf_logging.disable_progress_bar()
     if trainer.accelerator.is_main_process:
+        if resume_from is not None:
+            step = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
+            cut_metrics(out / METRICS, step)
         (out / RUN_CONFIG).write_text(json.dumps({
             "kind": kind, "model": str(model_path), "data": str(data), "resume": resume_from,
-            "processes": trainer.accelerator.num_processes, "options": describe(config)}, indent=2))
+            "processes": trainer.accelerator.num_processes, "weights_dtype": dtype,
+            "options": describe(config)}, indent=2))
     trainer.train(resume_from_checkpoint=resume_from)
-    if config.use_lora:  # a plain checkpoint that evaluation loads like any other
+    if config.use_lora:  # a plain checkpoint that evaluation loads like any other (ZeRO-3 is refused up front)
         trainer.model = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
