@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from visionr1.data import layouts
 from visionr1.eval.coco import coco_sets
@@ -78,6 +80,37 @@ def test_griffon_oracle_and_all_protocol(world_dir, tmp_path):
     r = report_of(out)
     assert r["protocol"] == "all" and set(r["sets"]) == {"odinw/PascalVOC", "odinw/pistols"}
     assert all(m["mAP"] > 80 and m["AP50"] == 100.0 for m in r["sets"].values())  # 3 decimals cost a little IoU
+
+
+@pytest.mark.parametrize("protocol", ["single+pos", "all"])
+def test_case_distinct_categories_stay_distinct(world_dir, tmp_path, protocol):
+    """boggleBoards has the categories Q and q (and o / "o ", t / t\\), V3Det guitar / Guitar: the data keeps them
+    apart, so must the label lookup; the oracle scores 100 under both protocols."""
+    v3det = world_dir / "v3det"
+    runs = {"ood": ["--data-root", world_dir / "odinw", "--sets", "boggleBoards"],
+            "custom": ["--data-root", v3det, "--annotations", v3det / layouts.V3DET_ANNOTATIONS["val"]]}
+    for bench, args in runs.items():
+        out = tmp_path / bench
+        assert run_cli("eval", bench, *args, "--out", out, "--backend", "oracle", "--protocol", protocol) == 0
+        m = next(iter(report_of(out)["sets"].values()))
+        assert (m["mAP"], m["AR100"], m["unknown_labels"]) == (100.0, 100.0, 0), (bench, m)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="abQq o\\", min_size=1, max_size=3), min_size=1, max_size=8, unique=True))
+def test_label_lookup(names):
+    """Every category name finds its own category; a label finds a category up to case and spacing only when one
+    category alone matches it that way; a label matching several that way finds none."""
+    from visionr1.eval.metrics import LabelLookup
+    from visionr1.formats import normalize_label
+
+    cats = {10 + i: n for i, n in enumerate(names)}
+    lookup = LabelLookup(cats)
+    assert all(lookup(n) == cid for cid, n in cats.items())
+    for label in {n.upper() for n in names} | {f" {n} " for n in names}:
+        same = [cid for cid, n in cats.items() if normalize_label(n) == normalize_label(label)]
+        exact = [cid for cid, n in cats.items() if n == label]
+        assert lookup(label) == (exact[0] if exact else same[0] if len(same) == 1 else None)
 
 
 # ------------------------------------------------------------------ degraded answers vs pycocotools directly

@@ -24,6 +24,24 @@ def score_of(rank: int, policy: str) -> float:
     return 0.99 if policy == "constant" else 1.0 / (1 + rank)
 
 
+class LabelLookup:
+    """The category a predicted label names: the category of exactly that name, else the one whose name is the
+    same up to case and spacing, unless several are (boggleBoards: Q / q; V3Det: guitar / Guitar): such a label
+    names none of them, and categories the data keeps apart stay apart."""
+
+    def __init__(self, categories: dict[int, str]) -> None:
+        self.exact: dict[str, int] = {}
+        loose: dict[str, list[int]] = {}
+        for cid, name in categories.items():
+            self.exact.setdefault(name, cid)
+            loose.setdefault(normalize_label(name), []).append(cid)
+        self.loose = {key: ids[0] for key, ids in loose.items() if len(ids) == 1}
+
+    def __call__(self, label: str) -> int | None:
+        cid = self.exact.get(label)
+        return cid if cid is not None else self.loose.get(normalize_label(label))
+
+
 def _evaluable(gt: dict) -> dict:
     """A copy COCOeval handles correctly: annotation ids from 1 (COCOeval marks "unmatched" with id 0, so an
     annotation with id 0, common in Roboflow/ODinW exports, could never count as found), ``area`` and
@@ -69,16 +87,16 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
     """mAP, AP50, AP75, AR100 (percent) of one box set, with parse failures and unknown labels counted.
 
     Single-category queries give every box the asked category; detection queries map the predicted label to a
-    category case-insensitively, and labels that name no category are dropped and counted."""
+    category with ``LabelLookup``, and labels that name no category are dropped and counted."""
     if score_policy not in SCORE_POLICIES:
         raise VisionR1Error(f"unknown score policy '{score_policy}' (choose from {', '.join(SCORE_POLICIES)})")
-    by_name = {normalize_label(n): cid for cid, n in es.categories.items()}
+    lookup = LabelLookup(es.categories)
     answered = _answered(es, records)
     detections, unknown = [], 0
     images = {q.image_id for q, _ in answered}
     for q, rec in answered:
         for rank, (box, label) in enumerate(zip(rec["boxes"], rec["labels"], strict=True)):
-            cid = q.category_id if q.category_id is not None else by_name.get(normalize_label(label))
+            cid = q.category_id if q.category_id is not None else lookup(label)
             if cid is None:
                 unknown += 1
                 continue
