@@ -70,7 +70,8 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
             raise VisionR1Error(f"{path} evaluates other sets than {runs[0]} ({r['benchmark']}, {r.get('protocol')}, "
                                 f"{len(r['sets'])} sets): compare runs of the same benchmark and protocol")
     fo = import_fiftyone()
-    sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"))
+    sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"),
+                     base.get("mode", "default"))
     taken = {"gt", "set", "query_id", "image_id", "prompt", "filepath", "metadata", "tags", "id"}
     fields = [field_name(Path(r).resolve().name, taken) for r in runs]
     stores = [{es.name: prediction_store(Path(run), es.name).read() for es in sets} for run in runs]
