@@ -72,7 +72,7 @@ def run(world: Path, work: Path) -> list[dict]:
                 sets = make_sets(benchmark, d, FAMILY, protocol, None, mode)
                 out = work / f"{benchmark}-{who}-{mode}"
 
-                def backend(m=m, released=released):
+                def backend(m=m, released=released, who=who):
                     return (OracleBackend(FAMILY, m.min_pixels, m.max_pixels, released) if who == "oracle"
                             else Drifting(m.min_pixels, m.max_pixels, released))
 

@@ -87,7 +87,7 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
     for field, run, report, store in zip(fields, runs, reports, stores, strict=True):
         recs = [store[es.name].get(q.qid) for es, q in queries]
         terms = reward_terms([q for _, q in queries], [r["raw"] if r else "" for r in recs], report["family"],
-                             report["min_pixels"], report["max_pixels"])
+                             report["min_pixels"], report["max_pixels"], report.get("mode") == "released")
         tags: Counter = Counter()
         for s, (es, q), rec, t in zip(samples, queries, recs, terms, strict=True):
             if rec is None:
