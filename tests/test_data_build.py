@@ -122,16 +122,17 @@ def test_boxes_labels_and_negatives_match_the_generator(mix, world_dir, world):
         if r["task"] == "detection":
             assert not any(o.crowd for o in scene.objects)  # crowd images are not used
             if r["negative"]:
-                assert not {o.label for o in objs} & set(r["categories"])
+                assert not {o.label.lower() for o in objs} & {c.lower() for c in r["categories"]}
             else:
                 assert _gt_boxes(r) == _boxes(objs)
                 present = {g["label"] for g in r["gt"]}  # plus 1-2 absent categories, when any is left
                 assert present < set(r["categories"]) or present == set(r["categories"]) == set(COCO_SHAPES)
             kinds["detection"] += 1
         elif r["task"] == "grounding":
-            wanted = [o for o in objs if o.label in r["categories"]]
+            asked = {c.lower() for c in r["categories"]}  # names that differ only in case are asked together
+            wanted = [o for o in objs if o.label.lower() in asked]
             assert _gt_boxes(r) == _boxes(wanted)
-            assert [g["label"] for g in r["gt"]] == [g["label"] for g in r["gt"] if g["label"] in r["categories"]]
+            assert all(g["label"].lower() in asked for g in r["gt"])
             kinds["multi" if len(r["categories"]) > 1 else "negative" if r["negative"] else "grounding"] += 1
         else:
             text = r["categories"][0]
@@ -337,3 +338,86 @@ def test_refer_errors_and_other_partitions(world_dir, tmp_path, capsys):
     assert len(google) == len(read_refer(refer, world_dir / "coco", "refcocog", ("train",))) > 0
     with pytest.raises(VisionR1Error, match=r"refs file not found: .*refcocog/refs\(unc\)\.p"):
         read_refer(refer, world_dir / "coco", "refcocog:unc")
+
+
+# ------------------------------------------------------------------ real layouts: sets, case, crowds, images
+
+
+def test_odinw_leaves_out_the_ood_sets_their_other_exports_and_the_variants(world_dir, tmp_path):
+    """vector lives in a nested Roboflow folder (the released evaluation's path); excluding "vector" must exclude
+    it, and any other export of it; EgoHands/specific and AerialMaritimeDrone/tiled (variants of ODinW-13 sets)
+    stay out of training unless named. Every set left out is reported."""
+    from visionr1.data.sources.odinw import read_odinw
+
+    root = tmp_path / "odinw"
+    shutil.copytree(world_dir / "odinw", root)
+    shutil.copytree(root / layouts.ODINW_SETS["vector"].root, root / "vector" / "vectorCompleteDataset.v6-v6.coco")
+    datas = read_odinw(root, "train", exclude=layouts.ODINW_OOD)
+    assert [d.source for d in datas] == sorted(f"odinw/{n}" for n in layouts.ODINW_13)  # in folder order
+    assert dict(datas[0].issues).items() >= {
+        "ODinW set vector left out: excluded by the recipe": 1,
+        "ODinW set vector/vectorCompleteDataset.v6-v6.coco left out: another export of the excluded dataset vector": 1,
+        "ODinW set EgoHands/specific left out: a variant of the evaluation set EgoHands/generic (name it in 'sets' "
+        "to use it)": 1}.items()
+    named = read_odinw(root, "train", sets=["EgoHands/specific", "vector"])
+    assert [d.source for d in named] == ["odinw/EgoHands/specific", "odinw/vector"]
+
+    recipe = {"name": "o", "sources": {"odinw": {**RECIPE["sources"]["odinw"], "count": 30}}}
+    result = build(load_recipe(str(write_recipe(tmp_path / "r.yaml", recipe))), tmp_path / "mix",
+                   roots={"odinw": root})
+    sources = {r["source"] for r in load_mix(result.out).to_list()}
+    assert sources <= {f"odinw/{n}" for n in layouts.ODINW_13} and len(sources) > 3
+    assert "ODinW set AerialMaritimeDrone/tiled left out" in " ".join(result.manifest["sources"]["odinw"]["issues"])
+
+
+def test_v3det_grounding_asks_for_names_that_differ_only_in_case_together(world_dir, world, tmp_path):
+    """V3Det has distinct categories guitar / Guitar: a row asking for one finds the other's objects too (a prompt
+    cannot tell them apart), and no row asks for one of them as absent while the other is in the image."""
+    spec = {"task": "grounding", "count": 40, "split": "train", "negative_share": 0.25}
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", {"name": "v", "sources": {"v3det": spec}})))
+    rows = load_mix(build(recipe, tmp_path / "mix", roots={"v3det": world_dir / "v3det"},
+                          allow_short=True).out).to_list()
+    truth = _truth_by_path(world_dir, world)
+    both = 0
+    for r in rows:
+        labels = {o.label for o in truth[r["image"]].objects}
+        asked = {c.lower() for c in r["categories"]}
+        assert _gt_boxes(r) == _boxes([o for o in truth[r["image"]].objects if o.label.lower() in asked])
+        assert not r["negative"] or not {lab.lower() for lab in labels} & asked
+        both += len({g["label"] for g in r["gt"]}) > len({g["label"].lower() for g in r["gt"]})
+    assert both > 0
+
+
+def test_grefcoco_drops_only_the_crowd_target(world_dir, world):
+    """gRefCOCO expressions about a group may include a crowd region; like ReLA's grefer loader, the crowd target
+    is dropped and the other targets kept (the expression is not lost, nor turned into a no-target one)."""
+    from visionr1.data.sources.refer import read_refer
+
+    exprs = read_refer(world_dir / "refer", world_dir / "coco", "grefcoco", ("train", "val", "testA", "testB"))
+    got = {k: sorted(tuple(round(v, 2) for v in b) for b in exprs.boxes[exprs.offsets[i]:exprs.offsets[i + 1]])
+           for i, k in enumerate(exprs.keys)}
+    with_crowd = 0
+    for ref_id, ref in enumerate(world.refs["grefcoco"]):
+        scene = world.refer_scenes[ref.scene]
+        kept = [scene.objects[t] for t in ref.targets if not scene.objects[t].crowd]
+        key = next(k for k in got if k.startswith(f"grefcoco/{ref_id}/"))
+        assert got[key] == _boxes(kept)
+        with_crowd += len(kept) < len(ref.targets)
+    assert with_crowd > 0
+    assert exprs.issues["crowd target of a gRefCOCO expression (dropped; its other targets kept)"] == with_crowd
+
+
+def test_missing_train2014_is_an_error_naming_the_folder(world_dir, tmp_path, capsys):
+    """A COCO-2017-only download has no train2014/: RefCOCO images are missing, which must not read as 0
+    expressions (data build) or an accuracy of 0 (eval rec)."""
+    coco = tmp_path / "coco"
+    shutil.copytree(world_dir / "coco" / "annotations", coco / "annotations")
+    recipe = {"name": "r", "sources": {"refcoco": {**RECIPE["sources"]["refcoco"], "datasets": ["refcoco"]}}}
+    assert run_cli("data", "build", "--out", tmp_path / "mix", "--recipe",
+                   write_recipe(tmp_path / "r.yaml", recipe), "--refcoco-root", world_dir / "refer",
+                   "--coco-root", coco) == 2
+    assert f"{coco / 'train2014'} is not a folder" in _one_line(capsys)
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--coco-root", coco, "--out", tmp_path / "e",
+                   "--backend", "oracle") == 2
+    assert f"{coco / 'train2014'} is not a folder" in _one_line(capsys)
+    assert not (tmp_path / "e" / "report.json").exists()

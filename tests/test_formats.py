@@ -13,7 +13,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageP
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
 from visionr1.errors import VisionR1Error
-from visionr1.formats import FAMILIES, get_adapter, smart_resize
+from visionr1.formats import FAMILIES, get_adapter, says_nothing, smart_resize, vl_utils_size
 
 QWEN = get_adapter("qwen2.5-vl")
 GRIFFON = get_adapter("griffon-g")
@@ -230,3 +230,22 @@ def test_parse_never_raises_on_json_like(value, fence, cut):
         p = QWEN.parse(t, GEO)
         assert len(p.boxes) == len(p.labels)
         assert np.isfinite(p.boxes).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_characters="[]{}`", blacklist_categories=("Cs",))))
+def test_plain_words_say_nothing(text):
+    """Text without brackets, braces or code fences has no box in any family: evaluation counts it as an empty
+    answer (says_nothing), not as a failed attempt at the format."""
+    assert says_nothing(text)
+    for family in FAMILIES:
+        a = get_adapter(family)
+        assert len(a.parse(text, a.geometry(640, 480)).boxes) == 0
+    assert not says_nothing(text + "[") and not says_nothing("```json\n" + text)
+
+
+@pytest.mark.parametrize("h, w", [(480, 640), (30, 45), (10, 1500), (5000, 3000), (28, 28)])
+def test_vl_utils_size_matches_qwen_vl_utils(h, w):
+    """The released evaluation resizes every image with qwen_vl_utils first (its own pixel limits)."""
+    qwen_vl_utils = pytest.importorskip("qwen_vl_utils")
+    assert vl_utils_size(h, w) == qwen_vl_utils.smart_resize(h, w, factor=28)

@@ -25,12 +25,13 @@ class EvalOptions:
     limit: int | None
     score_policy: str
     backend: str
-    batch_size: int
+    batch_size: int | None
     max_new_tokens: int
-    min_pixels: int
-    max_pixels: int
+    min_pixels: int | None
+    max_pixels: int | None
     model_loader: str | None
-    evaluator: str
+    evaluator: str | None
+    mode: str
 
 
 _COMMON = [
@@ -47,14 +48,20 @@ _COMMON = [
                                                       "rank-decay (1 / (1 + rank)).")], "constant"),
     ("backend", Annotated[str, typer.Option(help="hf (batched generate), vllm, or oracle (answers with the ground "
                                                  "truth: checks data and metrics, must score 100).")], "hf"),
-    ("batch_size", Annotated[int, typer.Option(min=1, help="Queries per generate call.")], 8),
+    ("batch_size", Annotated[int | None, typer.Option(min=1, help="Queries per generate call (default 8; released "
+                                                                  "mode: 1).")], None),
     ("max_new_tokens", Annotated[int, typer.Option(min=1, help="Longest answer (paper: 512).")], 512),
-    ("min_pixels", Annotated[int, typer.Option(help="Image processor min_pixels (same as training).")], 3136),
-    ("max_pixels", Annotated[int, typer.Option(help="Image processor max_pixels (same as training).")], 401408),
+    ("min_pixels", Annotated[int | None, typer.Option(help="Image processor min_pixels (default: the training "
+                                                           "default 3136; released mode: 784).")], None),
+    ("max_pixels", Annotated[int | None, typer.Option(help="Image processor max_pixels (default: the training "
+                                                           "default 401408; released mode: 10035200).")], None),
     ("model_loader", Annotated[str | None, typer.Option(help="'module:function' returning (model, processor).")],
      None),
-    ("evaluator", Annotated[str, typer.Option(help="faster-coco-eval (default) or pycocotools.")],
-     "faster-coco-eval"),
+    ("evaluator", Annotated[str | None, typer.Option(help="faster-coco-eval (default) or pycocotools (released "
+                                                          "mode's default).")], None),
+    ("mode", Annotated[str, typer.Option(help="default (visionr1's corrected evaluation) or released (the released "
+                                              "Vision-R1 evaluation's choices, reproduced; Qwen2.5-VL box "
+                                              "benchmarks). Every report lists what differs.")], "default"),
 ]
 with_common = with_options(_COMMON, build=lambda **o: EvalOptions(**o), into="opts")
 
@@ -67,16 +74,21 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
     from visionr1.eval.backends import BACKENDS, make_backend
     from visionr1.eval.benchmarks import DEFAULT_PROTOCOL, default_sets, make_sets
     from visionr1.eval.metrics import EVALUATORS, SCORE_POLICIES
-    from visionr1.eval.report import report_table
-    from visionr1.eval.runner import answer, score
+    from visionr1.eval.modes import DEFAULTS, check_mode
+    from visionr1.eval.report import reference_lines, report_table
+    from visionr1.eval.runner import answer, claim_run, model_fingerprint, score
     from visionr1.formats import FAMILIES
 
+    check_mode(opts.mode, opts.family, benchmark)
+    released, defaults = opts.mode == "released", DEFAULTS[opts.mode]
+    min_pixels, max_pixels = opts.min_pixels or defaults.min_pixels, opts.max_pixels or defaults.max_pixels
+    batch_size, evaluator = opts.batch_size or defaults.batch_size, opts.evaluator or defaults.evaluator
     protocol = opts.protocol or DEFAULT_PROTOCOL[benchmark]
     if "sets" in data:
         data["sets"] = _names(data["sets"], default_sets(benchmark))
     data = {k: str(Path(v).resolve()) if isinstance(v, Path) else v for k, v in data.items()}
     for value, allowed, what in ((opts.backend, BACKENDS, "backend"), (opts.score_policy, SCORE_POLICIES,
-                                 "score policy"), (opts.evaluator, EVALUATORS, "evaluator"),
+                                 "score policy"), (evaluator, EVALUATORS, "evaluator"),
                                  (opts.family, FAMILIES, "family")):
         if value not in allowed:
             raise VisionR1Error(f"unknown {what} '{value}' (choose from {', '.join(allowed)})")
@@ -86,7 +98,7 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
         from visionr1.models import check_model
 
         check_model(opts.model, opts.family, opts.model_loader)
-    sets = make_sets(benchmark, data, opts.family, protocol, opts.limit)
+    sets = make_sets(benchmark, data, opts.family, protocol, opts.limit, opts.mode)
     if opts.out.exists() and not opts.out.is_dir():
         raise VisionR1Error(f"--out {opts.out} is a file")
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -94,15 +106,20 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
 
     # without an accelerator, accelerate only sees a multi-process launch when told to run on the CPU (gloo)
     state = PartialState(cpu=not torch.accelerator.is_available())
-    backend_args = (opts.backend, opts.model, opts.family, opts.min_pixels, opts.max_pixels, opts.max_new_tokens,
+    model = opts.model or "(oracle)"
+    claim_run(opts.out, {"model": str(Path(model).resolve()) if Path(model).is_dir() else model,
+                         "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
+                         "family": opts.family, "mode": opts.mode, "min_pixels": min_pixels, "max_pixels": max_pixels,
+                         "protocol": protocol, "max_new_tokens": opts.max_new_tokens}, write=state.is_main_process)
+    backend_args = (opts.backend, opts.model, opts.family, min_pixels, max_pixels, opts.max_new_tokens,
                     opts.model_loader)
     bar = console.progress() if state.is_main_process else None
     if bar:
         bar.start()
     try:
-        backend = answer(sets, lambda: make_backend(*backend_args, device=state.device), opts.out, opts.family,
-                         opts.min_pixels, opts.max_pixels, opts.batch_size, state.process_index,
-                         state.num_processes, bar)
+        backend = answer(sets, lambda: make_backend(*backend_args, device=state.device, released=released), opts.out,
+                         opts.family, min_pixels, max_pixels, batch_size, state.process_index, state.num_processes,
+                         bar, pre_resize=released)
     finally:
         if bar:
             bar.stop()
@@ -111,13 +128,16 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
         return
     decoding = backend.decoding() if backend else {"backend": opts.backend, "max_new_tokens": opts.max_new_tokens,
                                                    "note": "all queries were answered by an earlier run"}
-    meta = {"model": opts.model or "(oracle)", "family": opts.family, "protocol": protocol, "decoding": decoding,
-            "min_pixels": opts.min_pixels, "max_pixels": opts.max_pixels, "limit": opts.limit, "data": data}
-    report = score(benchmark, sets, opts.out, meta, opts.score_policy, opts.evaluator)
+    meta = {"model": model, "family": opts.family, "mode": opts.mode, "protocol": protocol, "decoding": decoding,
+            "min_pixels": min_pixels, "max_pixels": max_pixels, "batch_size": batch_size, "limit": opts.limit,
+            "data": data}
+    report = score(benchmark, sets, opts.out, meta, opts.score_policy, evaluator)
     console.out.print(report_table(report))
-    if report["paper_reference"]:
-        console.out.print("paper (base -> + Vision-R1): " + "; ".join(
-            f"{m} {b} -> {v}" for m, (b, v) in report["paper_reference"].items()))
+    for line in reference_lines(report):
+        console.out.print(line)
+    console.out.print(f"mode {opts.mode}: {len(report['differences'])} difference(s) from the released evaluation "
+                      f"listed in {opts.out / 'report.md'}" if opts.mode == "default" else
+                      f"mode released: not reproduced: {'; '.join(report['differences']) or 'nothing'}")
     console.out.print(f"report: {opts.out / 'report.json'}, {opts.out / 'report.md'}")
 
 
@@ -177,8 +197,8 @@ class QAOptions:
     limit: int | None
     backend: str
     max_new_tokens: int
-    min_pixels: int
-    max_pixels: int
+    min_pixels: int | None
+    max_pixels: int | None
     model_loader: str | None
 
 
@@ -202,11 +222,12 @@ def qa_cmd(opts: QAOptions,
                help="visionr1 (answers with visionr1's backend: same loading, pixels and greedy decoding as the "
                     "other benchmarks, any device) or vlmeval (VLMEvalKit's Qwen2VLChat: GPU + flash-attention)."
            )] = "visionr1") -> None:
-    """General QA with VLMEvalKit, exact-match judging (paper Table 9): the localization gains must not cost
+    """General QA with VLMEvalKit, exact-match judging (paper Table 11): the localization gains must not cost
     general ability."""
     from accelerate import PartialState
 
     from visionr1.errors import VisionR1Error
+    from visionr1.eval.modes import DEFAULTS
     from visionr1.eval.qa import PAPER_QA, run_qa
     from visionr1.eval.report import report_table
 
@@ -223,9 +244,11 @@ def qa_cmd(opts: QAOptions,
 
     state = PartialState(cpu=not torch.accelerator.is_available())
     lmu = lmu_data or Path.home() / "LMUData"
+    pixels = DEFAULTS["default"]
     report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
-                    engine=engine, family=opts.family, backend=opts.backend, min_pixels=opts.min_pixels,
-                    max_pixels=opts.max_pixels, max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
+                    engine=engine, family=opts.family, backend=opts.backend,
+                    min_pixels=opts.min_pixels or pixels.min_pixels, max_pixels=opts.max_pixels or pixels.max_pixels,
+                    max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
                     limit=opts.limit, device=state.device, is_main=state.is_main_process)
     if report:
         console.out.print(report_table(report))
@@ -234,13 +257,20 @@ def qa_cmd(opts: QAOptions,
 
 @app.command("compare")
 def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json files (or their folders); the "
-                                                                   "first is the baseline.")]) -> None:
-    """Headline metrics of several runs side by side, with deltas (base vs Vision-R1 vs SFT, like Table 1)."""
+                                                                   "first is the baseline.")],
+                strict: Annotated[bool, typer.Option(help="Refuse (exit 2) when the reports are not comparable "
+                                                          "instead of marking the deltas.")] = False) -> None:
+    """Headline metrics of several runs side by side, with deltas (base vs Vision-R1 vs SFT, like Table 1). Runs
+    that differ in protocol, mode, score policy, pixel limits, query limit or set list are flagged (or refused
+    with --strict)."""
     from visionr1.errors import VisionR1Error
-    from visionr1.eval.report import compare_table, load_report
+    from visionr1.eval.report import compare_table, incompatibilities, load_report
 
     if len(reports) < 2:
         raise VisionR1Error("compare needs at least two reports")
     loaded = [load_report(p) for p in reports]
-    console.out.print(compare_table(loaded, [Path(p).parent.name if Path(p).name == "report.json" else Path(p).name
-                                             for p in reports]))
+    names = [Path(p).parent.name if Path(p).name == "report.json" else Path(p).name for p in reports]
+    problems = incompatibilities(loaded, names)
+    if problems and strict:
+        raise VisionR1Error("the reports are not comparable: " + "; ".join(problems))
+    console.out.print(compare_table(loaded, names))

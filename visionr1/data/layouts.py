@@ -36,16 +36,25 @@ VG_IMAGE_DIRS = ("VG_100K", "VG_100K_2")
 
 @dataclass(frozen=True)
 class OdinwSet:
-    """One ODinW set as distributed with GLIP (``DATASET/odinw/...``).
+    """One ODinW set as distributed with GLIP (``DATASET/odinw/...``), or named by the released Vision-R1
+    evaluation (``vector``).
 
-    ``root`` is relative to the odinw folder. Most sets keep each split in ``<root>/<train|valid|test>/``
-    with ``annotations_without_background.json`` beside the images; ``export`` sets keep every split's
-    images in ``<root>/`` and name the files ``<train|val|test>_annotations_without_background.json``.
+    ``root`` is relative to the odinw folder; its first part is the dataset folder. Most sets keep each split in
+    ``<root>/<train|valid|test>/`` with ``annotations_without_background.json`` beside the images; ``export``
+    sets keep every split's images in ``<root>/`` and name the files
+    ``<train|val|test>_annotations_without_background.json``. ``variant_of`` names the set whose images this
+    one re-labels or re-tiles (its splits may hold that set's evaluation images).
     """
 
     name: str
     root: str
     export: bool = False
+    variant_of: str | None = None
+
+    @property
+    def dataset(self) -> str:
+        """The dataset folder (first part of ``root``)."""
+        return self.root.split("/", 1)[0]
 
     def annotation(self, split: str) -> str:
         """Annotation json of ``split`` (train / valid / test) relative to the odinw folder."""
@@ -59,27 +68,52 @@ class OdinwSet:
 
 
 ODINW_SPLITS = ("train", "valid", "test")
+# The roots of GLIP's configs/odinw_35/*.yaml (REGISTER ann_file / img_dir), and of `vector`, which is not part
+# of ODinW-35: the released Vision-R1 evaluation (Vision-R1/eval/eval_localization.py, DATASET_MAP) reads it from
+# a nested Roboflow export folder.
+VECTOR_ROOT = "vector/vectorCompleteDataset.v5-v5-(resize-+-grayscale-+-rotate-+-blur-+-bb-optimizations).coco"
 _ODINW = [
     OdinwSet("AerialMaritimeDrone/large", "AerialMaritimeDrone/large"),
+    OdinwSet("AerialMaritimeDrone/tiled", "AerialMaritimeDrone/tiled", variant_of="AerialMaritimeDrone/large"),
+    OdinwSet("AmericanSignLanguageLetters", "AmericanSignLanguageLetters/American Sign Language Letters.v1-v1.coco"),
     OdinwSet("Aquarium", "Aquarium/Aquarium Combined.v2-raw-1024.coco"),
+    OdinwSet("BCCD", "BCCD/BCCD.v3-raw.coco"),
+    OdinwSet("ChessPieces", "ChessPieces/Chess Pieces.v23-raw.coco"),
     OdinwSet("CottontailRabbits", "CottontailRabbits"),
+    OdinwSet("DroneControl", "DroneControl/Drone Control.v3-raw.coco"),
     OdinwSet("EgoHands/generic", "EgoHands/generic"),
+    OdinwSet("EgoHands/specific", "EgoHands/specific", variant_of="EgoHands/generic"),
+    OdinwSet("HardHatWorkers", "HardHatWorkers/raw"),
+    OdinwSet("MaskWearing", "MaskWearing/raw"),
+    OdinwSet("MountainDewCommercial", "MountainDewCommercial"),
     OdinwSet("NorthAmericaMushrooms", "NorthAmericaMushrooms/North American Mushrooms.v1-416x416.coco"),
+    OdinwSet("OxfordPets/by-breed", "OxfordPets/by-breed"),
+    OdinwSet("OxfordPets/by-species", "OxfordPets/by-species"),
+    OdinwSet("PKLot", "PKLot/640"),
     OdinwSet("Packages", "Packages/Raw"),
     OdinwSet("PascalVOC", "PascalVOC"),
-    OdinwSet("pistols", "pistols/export", export=True),
-    OdinwSet("pothole", "pothole"),
     OdinwSet("Raccoon", "Raccoon/Raccoon.v2-raw.coco"),
     OdinwSet("ShellfishOpenImages", "ShellfishOpenImages/raw"),
-    OdinwSet("thermalDogsAndPeople", "thermalDogsAndPeople"),
-    OdinwSet("VehiclesOpenImages", "VehiclesOpenImages/416x416"),
-    # out-of-domain sets of the paper (Table 2)
-    OdinwSet("boggleBoards", "boggleBoards/416x416AutoOrient/export", export=True),
-    OdinwSet("MountainDewCommercial", "MountainDewCommercial"),
     OdinwSet("ThermalCheetah", "ThermalCheetah"),
-    # `vector` is not part of GLIP's ODinW-35 release; this Roboflow-style layout is an assumption.
-    OdinwSet("vector", "vector"),
+    OdinwSet("UnoCards", "UnoCards/raw"),
+    OdinwSet("VehiclesOpenImages", "VehiclesOpenImages/416x416"),
+    OdinwSet("WildfireSmoke", "WildfireSmoke"),
+    OdinwSet("boggleBoards", "boggleBoards/416x416AutoOrient/export", export=True),
+    OdinwSet("brackishUnderwater", "brackishUnderwater/960x540"),
+    OdinwSet("dice", "dice/mediumColor/export", export=True),
+    OdinwSet("openPoetryVision", "openPoetryVision/512x512"),
+    OdinwSet("pistols", "pistols/export", export=True),
+    OdinwSet("plantdoc", "plantdoc/416x416"),
+    OdinwSet("pothole", "pothole"),
+    OdinwSet("selfdrivingCar", "selfdrivingCar/fixedLarge/export", export=True),
+    OdinwSet("thermalDogsAndPeople", "thermalDogsAndPeople"),
+    OdinwSet("websiteScreenshots", "websiteScreenshots"),
+    OdinwSet("vector", VECTOR_ROOT),
 ]
 ODINW_SETS: dict[str, OdinwSet] = {s.name: s for s in _ODINW}
-ODINW_13 = tuple(s.name for s in _ODINW[:13])
-ODINW_OOD = tuple(s.name for s in _ODINW[13:])
+# GLIP configs/odinw_13 (paper Table 1) and the out-of-domain sets of paper Table 2
+ODINW_13 = ("AerialMaritimeDrone/large", "Aquarium", "CottontailRabbits", "EgoHands/generic", "NorthAmericaMushrooms",
+            "Packages", "PascalVOC", "pistols", "pothole", "Raccoon", "ShellfishOpenImages", "thermalDogsAndPeople",
+            "VehiclesOpenImages")
+ODINW_OOD = ("boggleBoards", "MountainDewCommercial", "ThermalCheetah", "vector")
+EVAL_SETS = ODINW_13 + ODINW_OOD

@@ -16,6 +16,7 @@ from visionr1.data.recipe import Recipe, SourceSpec
 from visionr1.data.sources.base import AnnotatedImages, Expressions, Issues
 from visionr1.data.templates import Template
 from visionr1.errors import VisionR1Error
+from visionr1.formats import normalize_label
 
 Render = Callable[[str, list[str]], tuple[str, str]]  # (task, names) -> (problem, template_id)
 
@@ -90,19 +91,27 @@ def _pools(n: np.ndarray, usable: np.ndarray, recipe: Recipe) -> tuple[np.ndarra
     return np.flatnonzero(hard), np.flatnonzero(ok & ~hard)
 
 
-def _lacking(data: AnnotatedImages) -> np.ndarray:
-    """Images without crowd regions that lack at least one category of the vocabulary (negative candidates)."""
+def name_groups(categories: list[str]) -> np.ndarray:
+    """For each category, the index of the first category whose name is the same up to case and spacing. A prompt
+    cannot tell such names apart (V3Det: guitar / Guitar), so they are asked for, and are absent, together."""
+    first: dict[str, int] = {}
+    return np.array([first.setdefault(normalize_label(c), i) for i, c in enumerate(categories)], dtype=np.int64)
+
+
+def _lacking(data: AnnotatedImages, groups: np.ndarray) -> np.ndarray:
+    """Images without crowd regions that lack at least one name group of the vocabulary (negative candidates)."""
     c = max(len(data.categories), 1)
-    pairs = np.unique(np.repeat(np.arange(len(data)), data.counts) * c + data.labels)
+    pairs = np.unique(np.repeat(np.arange(len(data)), data.counts) * c + groups[data.labels])
     distinct = np.bincount(pairs // c, minlength=len(data))
-    return np.flatnonzero(~data.crowd & (distinct < len(data.categories)))
+    return np.flatnonzero(~data.crowd & (distinct < len(np.unique(groups))))
 
 
-def _absent(rng: np.random.Generator, n_categories: int, present: set[int], k: int) -> list[int]:
-    """``k`` categories (indices) of the vocabulary that are not in ``present`` (fewer if the vocabulary is small)."""
+def _absent(rng: np.random.Generator, groups: np.ndarray, present: set[int], k: int) -> list[int]:
+    """``k`` name groups (their first category's index) that are not in ``present`` (fewer if the vocabulary is
+    small)."""
     if not k:
         return []
-    free = [c for c in range(n_categories) if c not in present]
+    free = [c for c in np.unique(groups).tolist() if c not in present]
     return [free[j] for j in rng.choice(len(free), size=min(k, len(free)), replace=False)] if free else []
 
 
@@ -151,8 +160,8 @@ def detection_samples(data: AnnotatedImages, spec: SourceSpec, recipe: Recipe, r
     Negatives list only categories the image lacks. Images with crowd regions are not used."""
     usable = ~data.crowd
     hard_pool, easy_pool = _pools(data.counts, usable, recipe)
-    n_cat = len(data.categories)
-    neg_pool = _lacking(data)
+    groups = name_groups(data.categories)
+    neg_pool = _lacking(data, groups)
     positives, negatives = _quota(spec)
     n_hard, n_easy, n_neg, short = plan(data.source, positives, negatives, spec.hard_share, len(hard_pool),
                                         len(easy_pool), len(neg_pool), allow_short)
@@ -163,7 +172,8 @@ def detection_samples(data: AnnotatedImages, spec: SourceSpec, recipe: Recipe, r
         labels = data.labels[a:b].tolist()
         present = set(labels)
         negative = len(out.rows) >= n_hard + n_easy  # positives are drawn first
-        absent = _absent(rng, n_cat, present, int(rng.integers(max(lo, negative), max(hi, negative) + 1)))
+        absent = _absent(rng, groups, set(groups[labels].tolist()),
+                         int(rng.integers(max(lo, negative), max(hi, negative) + 1)))
         cats = sorted(absent) if negative else sorted([*present, *absent])  # negatives: >= 1 absent
         names = [data.categories[c] for c in cats]
         if negative:
@@ -180,16 +190,18 @@ def grounding_samples(datas: list[AnnotatedImages], spec: SourceSpec, recipe: Re
                       render: Render, allow_short: bool, source: str) -> tuple[list[dict], SourceReport]:
     """One sample per (image, category): the prompt names the category, gt = all its instances. A share of
     the samples asks for 2-3 categories of an image at once (named together, joined by "and"); negatives ask
-    for a category of the dataset that the image lacks. Images with crowd regions are not used."""
-    units, images = [], []  # (dataset, image, category, instances) / (dataset, image)
+    for a category of the dataset that the image lacks. Categories whose names differ only in case or spacing
+    count as one (asking for "guitar" finds the "Guitar" objects too). Images with crowd regions are not used."""
+    units, images = [], []  # (dataset, image, name group, instances) / (dataset, image)
+    groups = [name_groups(data.categories) for data in datas]
     for d, data in enumerate(datas):
         c = max(len(data.categories), 1)
         owner = np.repeat(np.arange(len(data)), data.counts)
-        key, n = np.unique(owner * c + data.labels, return_counts=True)
+        key, n = np.unique(owner * c + groups[d][data.labels], return_counts=True)
         img, cat = np.divmod(key, c)
         keep = ~data.crowd[img]
         units.append(np.stack([np.full(keep.sum(), d), img[keep], cat[keep], n[keep]], axis=1))
-        ok = _lacking(data)
+        ok = _lacking(data, groups[d])
         images.append(np.stack([np.full(len(ok), d), ok], axis=1))
     u = np.concatenate(units) if units else np.zeros((0, 4), dtype=np.int64)
     imgs = np.concatenate(images) if images else np.zeros((0, 2), dtype=np.int64)  # negative candidates
@@ -201,10 +213,12 @@ def grounding_samples(datas: list[AnnotatedImages], spec: SourceSpec, recipe: Re
     out = _Rows(source, "grounding", recipe.hard_min_instances, render)
 
     def add(d: int, i: int, cats: list[int], key: str) -> None:
+        """A sample asking for the name groups ``cats`` in image ``i``, each named as in the image."""
         data = datas[d]
         a, b = data.offsets[i], data.offsets[i + 1]
-        sel = np.isin(data.labels[a:b], cats)
-        names = [data.categories[c] for c in cats]
+        labels = data.labels[a:b]
+        sel = np.isin(groups[d][labels], cats)
+        names = [data.categories[next((int(x) for x in labels if groups[d][x] == c), c)] for c in cats]
         out.add(data.source, f"{data.image_ids[i]}-{key}", data.paths[i], data.widths[i], data.heights[i],
                 [" and ".join(names)], names, [data.categories[c] for c in data.labels[a:b][sel]],
                 data.boxes[a:b][sel])
@@ -218,7 +232,7 @@ def grounding_samples(datas: list[AnnotatedImages], spec: SourceSpec, recipe: Re
         if made == multi:
             break
         d, i = multi_imgs[k]
-        labels = datas[d].labels[datas[d].offsets[i]:datas[d].offsets[i + 1]]
+        labels = groups[d][datas[d].labels[datas[d].offsets[i]:datas[d].offsets[i + 1]]]
         present = np.unique(labels)
         if len(present) < 2:
             continue
@@ -234,7 +248,8 @@ def grounding_samples(datas: list[AnnotatedImages], spec: SourceSpec, recipe: Re
     for k in _pick(rng, np.arange(len(imgs)), n_neg):
         d, i = (int(v) for v in imgs[k])
         data = datas[d]
-        cats = _absent(rng, len(data.categories), set(data.labels[data.offsets[i]:data.offsets[i + 1]].tolist()), 1)
+        present = set(groups[d][data.labels[data.offsets[i]:data.offsets[i + 1]]].tolist())
+        cats = _absent(rng, groups[d], present, 1)
         add(d, i, cats, f"{cats[0]}-negative")
     available = {"hard": len(hard_pool), "easy": len(easy_pool), "negative": len(imgs)}
     return out.rows, out.report(spec, available, short, *datas)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from collections.abc import Sequence
 
 from visionr1.errors import VisionR1Error
 from visionr1.eval.sets import Query
-from visionr1.formats import get_adapter
+from visionr1.formats import get_adapter, vl_utils_size
 
 BACKENDS = ("hf", "vllm", "oracle")
 
@@ -15,11 +17,21 @@ def _messages(q: Query) -> list[dict]:
     return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q.prompt}]}]
 
 
-def _image(path: str):
+def _image(path: str, pre_resize: bool = False):
+    """The RGB image of ``path``. ``pre_resize``: as qwen_vl_utils' ``fetch_image`` hands it to the processor in
+    the released evaluation: RGBA composed over white, then resized (PIL's default filter) to ``vl_utils_size``."""
     from PIL import Image
 
     with Image.open(path) as im:
-        return im.convert("RGB")
+        if not pre_resize:
+            return im.convert("RGB")
+        if im.mode == "RGBA":
+            rgb = Image.new("RGB", im.size, (255, 255, 255))
+            rgb.paste(im, mask=im.split()[3])
+        else:
+            rgb = im.convert("RGB")
+    h, w = vl_utils_size(rgb.height, rgb.width)
+    return rgb.resize((w, h))
 
 
 class OracleBackend:
@@ -28,8 +40,8 @@ class OracleBackend:
 
     name = "oracle"
 
-    def __init__(self, family: str, min_pixels: int, max_pixels: int) -> None:
-        self.adapter, self.pixels = get_adapter(family), (min_pixels, max_pixels)
+    def __init__(self, family: str, min_pixels: int, max_pixels: int, pre_resize: bool = False) -> None:
+        self.adapter, self.pixels, self.pre_resize = get_adapter(family), (min_pixels, max_pixels), pre_resize
 
     def decoding(self) -> dict:
         return {"backend": self.name}
@@ -37,18 +49,22 @@ class OracleBackend:
     def generate(self, queries: Sequence[Query]) -> list[str]:
         out = []
         for q in queries:
-            geo = self.adapter.geometry(q.width, q.height, min_pixels=self.pixels[0], max_pixels=self.pixels[1])
+            geo = self.adapter.geometry(q.width, q.height, min_pixels=self.pixels[0], max_pixels=self.pixels[1],
+                                        pre_resize=self.pre_resize)
             out.append(self.adapter.serialize([{"label": lab, "bbox": list(b)} for lab, b in q.gt], geo, exact=True))
         return out
 
 
 class HFBackend:
-    """``model.generate`` on batches: left padding, greedy decoding (no sampling, no repetition penalty)."""
+    """``model.generate`` on batches: left padding, greedy decoding (no sampling, no repetition penalty).
+    ``released``: as the released evaluation calls it: the checkpoint's generation config with ``do_sample=False``
+    and ``max_new_tokens`` (Qwen2.5-VL-7B-Instruct keeps repetition_penalty 1.05), images resized by
+    qwen_vl_utils' rule first."""
 
     name = "hf"
 
     def __init__(self, model_path: str, family: str, min_pixels: int, max_pixels: int, max_new_tokens: int = 512,
-                 loader: str | None = None, device=None) -> None:
+                 loader: str | None = None, device=None, released: bool = False) -> None:
         import torch
         from transformers import GenerationConfig
 
@@ -61,15 +77,20 @@ class HFBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         base = self.model.generation_config
-        self.model.generation_config = GenerationConfig(
-            do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=base.eos_token_id,
-            pad_token_id=base.pad_token_id if base.pad_token_id is not None else self.processor.tokenizer.pad_token_id,
-            bos_token_id=base.bos_token_id)
-        self.max_new_tokens = max_new_tokens
+        pad = base.pad_token_id if base.pad_token_id is not None else self.processor.tokenizer.pad_token_id
+        if released:
+            config = copy.deepcopy(base)
+            config.update(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad)
+        else:
+            config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens,
+                                      eos_token_id=base.eos_token_id, pad_token_id=pad, bos_token_id=base.bos_token_id)
+        self.model.generation_config = config
+        self.max_new_tokens, self.released = max_new_tokens, released
 
     def decoding(self) -> dict:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
-                "repetition_penalty": 1.0, "padding_side": "left"}
+                "repetition_penalty": self.model.generation_config.repetition_penalty,
+                "generation_config": "checkpoint" if self.released else "visionr1", "padding_side": "left"}
 
     def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
         """Answer chat conversations (``{"type": "image"}`` placeholders, ``images`` in their order) in one
@@ -84,7 +105,7 @@ class HFBackend:
         return self.processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def generate(self, queries: Sequence[Query]) -> list[str]:
-        return self.chat([_messages(q) for q in queries], [[_image(q.image)] for q in queries])
+        return self.chat([_messages(q) for q in queries], [[_image(q.image, self.released)] for q in queries])
 
 
 class VLLMBackend:
@@ -94,7 +115,7 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model_path: str, family: str, min_pixels: int, max_pixels: int,
-                 max_new_tokens: int = 512, max_images: int = 1) -> None:
+                 max_new_tokens: int = 512, max_images: int = 1, released: bool = False) -> None:
         try:
             from vllm import LLM, SamplingParams
         except ImportError:
@@ -104,11 +125,19 @@ class VLLMBackend:
         self.processor = build_processor(model_path, family=family, min_pixels=min_pixels, max_pixels=max_pixels)
         self.llm = LLM(model=model_path, limit_mm_per_prompt={"image": max_images},
                        mm_processor_kwargs={"min_pixels": min_pixels, "max_pixels": max_pixels})
-        self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-        self.max_new_tokens = max_new_tokens
+        from transformers import GenerationConfig
+
+        penalty = 1.0  # released: greedy with the checkpoint's repetition penalty, as HF generate applies it there
+        if released:
+            with contextlib.suppress(OSError):  # no generation_config.json: no penalty
+                penalty = GenerationConfig.from_pretrained(model_path).repetition_penalty or 1.0
+        self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, repetition_penalty=penalty)
+        self.max_new_tokens, self.released = max_new_tokens, released
 
     def decoding(self) -> dict:
-        return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens}
+        return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
+                "repetition_penalty": self.params.repetition_penalty,
+                "generation_config": "checkpoint" if self.released else "visionr1"}
 
     def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
         prompts = [{"prompt": self.processor.apply_chat_template(c, add_generation_prompt=True),
@@ -117,17 +146,19 @@ class VLLMBackend:
         return [o.outputs[0].text for o in self.llm.generate(prompts, self.params, use_tqdm=False)]
 
     def generate(self, queries: Sequence[Query]) -> list[str]:
-        return self.chat([_messages(q) for q in queries], [[_image(q.image)] for q in queries])
+        return self.chat([_messages(q) for q in queries], [[_image(q.image, self.released)] for q in queries])
 
 
 def make_backend(name: str, model: str | None, family: str, min_pixels: int, max_pixels: int,
-                 max_new_tokens: int, loader: str | None = None, device=None, max_images: int = 1):
+                 max_new_tokens: int, loader: str | None = None, device=None, max_images: int = 1,
+                 released: bool = False):
+    """The backend ``name``; ``released``: decoding and image handling of the released evaluation."""
     if name not in BACKENDS:
         raise VisionR1Error(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     if name == "oracle":
-        return OracleBackend(family, min_pixels, max_pixels)
+        return OracleBackend(family, min_pixels, max_pixels, pre_resize=released)
     if model is None:
         raise VisionR1Error(f"the {name} backend needs --model")
     if name == "vllm":
-        return VLLMBackend(model, family, min_pixels, max_pixels, max_new_tokens, max_images)
-    return HFBackend(model, family, min_pixels, max_pixels, max_new_tokens, loader, device)
+        return VLLMBackend(model, family, min_pixels, max_pixels, max_new_tokens, max_images, released)
+    return HFBackend(model, family, min_pixels, max_pixels, max_new_tokens, loader, device, released)

@@ -18,18 +18,19 @@ def default_sets(benchmark: str) -> tuple[str, ...]:
     return {"odinw": ODINW_13, "ood": ODINW_OOD, "rec": REC_SPLITS}.get(benchmark, ())
 
 
-def make_sets(benchmark: str, data: dict, family: str, protocol: str, limit: int | None) -> list[EvalSet]:
+def make_sets(benchmark: str, data: dict, family: str, protocol: str, limit: int | None,
+              mode: str = "default") -> list[EvalSet]:
     """Evaluation sets of ``benchmark`` from ``data`` (``data_root`` and, per benchmark, ``sets``,
-    ``coco_root``, ``annotations``)."""
+    ``coco_root``, ``annotations``); ``mode`` decides the prompts of the ``all`` protocol."""
     root = Path(data["data_root"])
     if benchmark == "coco":
         from visionr1.eval.coco import coco_sets
 
-        return coco_sets(root, family, protocol=protocol, limit=limit)
+        return coco_sets(root, family, protocol=protocol, limit=limit, mode=mode)
     if benchmark in ("odinw", "ood"):
         from visionr1.eval.odinw import odinw_sets
 
-        return odinw_sets(root, data["sets"], family, protocol=protocol, limit=limit)
+        return odinw_sets(root, data["sets"], family, protocol=protocol, limit=limit, mode=mode)
     if benchmark == "rec":
         from visionr1.eval.rec import rec_sets
 
@@ -37,5 +38,5 @@ def make_sets(benchmark: str, data: dict, family: str, protocol: str, limit: int
     if benchmark == "custom":
         from visionr1.eval.custom import custom_sets
 
-        return custom_sets(Path(data["annotations"]), root, family, protocol=protocol, limit=limit)
+        return custom_sets(Path(data["annotations"]), root, family, protocol=protocol, limit=limit, mode=mode)
     raise VisionR1Error(f"unknown benchmark '{benchmark}' (choose from {', '.join(DEFAULT_PROTOCOL)})")

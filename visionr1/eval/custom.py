@@ -8,9 +8,9 @@ from visionr1.eval.sets import EvalSet, box_set, missing_files_error, read_json
 
 
 def custom_sets(annotations: Path, image_dir: Path, family: str, *, protocol: str = "all",
-                limit: int | None = None, name: str | None = None) -> list[EvalSet]:
+                limit: int | None = None, name: str | None = None, mode: str = "default") -> list[EvalSet]:
     missing = [p for p in (Path(annotations), Path(image_dir)) if not p.exists()]
     if missing:
         raise missing_files_error(missing, "--annotations <instances.json> --data-root <image folder>")
     return [box_set(name or f"custom/{Path(annotations).stem}", read_json(Path(annotations)), Path(image_dir),
-                    family, protocol, limit)]
+                    family, protocol, limit, mode)]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from collections.abc import Callable
 
 import numpy as np
 
 from visionr1.boxes import as_boxes, iou_aligned
 from visionr1.errors import VisionR1Error
+from visionr1.eval.modes import RELEASED_SCORE
 from visionr1.eval.sets import EvalSet, Query
-from visionr1.formats import normalize_label
+from visionr1.formats import Geometry, get_adapter, normalize_label, says_nothing
+from visionr1.formats.released import released_items, released_xywh
 
 EVALUATORS = ("faster-coco-eval", "pycocotools")
 SCORE_POLICIES = ("constant", "rank-decay")
@@ -24,21 +27,41 @@ def score_of(rank: int, policy: str) -> float:
     return 0.99 if policy == "constant" else 1.0 / (1 + rank)
 
 
-def _evaluable(gt: dict) -> dict:
+class LabelLookup:
+    """The category a predicted label names: the category of exactly that name, else the one whose name is the
+    same up to case and spacing, unless several are (boggleBoards: Q / q; V3Det: guitar / Guitar): such a label
+    names none of them, and categories the data keeps apart stay apart."""
+
+    def __init__(self, categories: dict[int, str]) -> None:
+        self.exact: dict[str, int] = {}
+        loose: dict[str, list[int]] = {}
+        for cid, name in categories.items():
+            self.exact.setdefault(name, cid)
+            loose.setdefault(normalize_label(name), []).append(cid)
+        self.loose = {key: ids[0] for key, ids in loose.items() if len(ids) == 1}
+
+    def __call__(self, label: str) -> int | None:
+        cid = self.exact.get(label)
+        return cid if cid is not None else self.loose.get(normalize_label(label))
+
+
+def _evaluable(gt: dict, renumber: bool) -> dict:
     """A copy COCOeval handles correctly: annotation ids from 1 (COCOeval marks "unmatched" with id 0, so an
-    annotation with id 0, common in Roboflow/ODinW exports, could never count as found), ``area`` and
-    ``iscrowd`` filled in where a file leaves them out."""
+    annotation with id 0, common in Roboflow/ODinW exports, could never count as found; without ``renumber``
+    the ids stay as in the file, as the released evaluation loads it), ``area`` and ``iscrowd`` filled in where a
+    file leaves them out."""
     doc = copy.deepcopy(gt)
     for i, a in enumerate(doc.get("annotations", [])):
-        a["id"] = i + 1
+        if renumber:
+            a["id"] = i + 1
         a.setdefault("iscrowd", 0)
         if "area" not in a:
             a["area"] = float(a["bbox"][2] * a["bbox"][3])
     return doc
 
 
-def coco_stats(gt: dict, detections: list[dict], image_ids: list[int], evaluator: str = "faster-coco-eval"
-               ) -> np.ndarray:
+def coco_stats(gt: dict, detections: list[dict], image_ids: list[int], evaluator: str = "faster-coco-eval",
+               renumber: bool = True) -> np.ndarray:
     """The 12 COCOeval bbox statistics on ``image_ids`` (all zero without detections)."""
     if evaluator not in EVALUATORS:
         raise VisionR1Error(f"unknown evaluator '{evaluator}' (choose from {', '.join(EVALUATORS)})")
@@ -53,7 +76,7 @@ def coco_stats(gt: dict, detections: list[dict], image_ids: list[int], evaluator
         from pycocotools.cocoeval import COCOeval
     with quiet:
         coco = COCO()
-        coco.dataset = _evaluable(gt)
+        coco.dataset = _evaluable(gt, renumber)
         coco.createIndex()
         dt = coco.loadRes(copy.deepcopy(detections))
         e = COCOeval(coco, dt, "bbox")
@@ -65,30 +88,71 @@ def coco_stats(gt: dict, detections: list[dict], image_ids: list[int], evaluator
 
 
 def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "constant",
-                evaluator: str = "faster-coco-eval") -> dict:
+                evaluator: str = "faster-coco-eval", mode: str = "default",
+                geometry: Callable[[Query], Geometry] | None = None) -> dict:
     """mAP, AP50, AP75, AR100 (percent) of one box set, with parse failures and unknown labels counted.
 
-    Single-category queries give every box the asked category; detection queries map the predicted label to a
-    category case-insensitively, and labels that name no category are dropped and counted."""
+    Default mode: single-category queries give every box the asked category; detection queries map the predicted
+    label to a category with ``LabelLookup``; labels that name no category are dropped and counted; annotation ids
+    are renumbered. Released mode: the released evaluation's reading of the raw answers (``geometry`` gives each
+    query's model input size), label lookup and annotation ids (``released_detections``)."""
     if score_policy not in SCORE_POLICIES:
         raise VisionR1Error(f"unknown score policy '{score_policy}' (choose from {', '.join(SCORE_POLICIES)})")
-    by_name = {normalize_label(n): cid for cid, n in es.categories.items()}
     answered = _answered(es, records)
-    detections, unknown = [], 0
+    if mode == "released":
+        detections, unknown, unread = released_detections(es, answered, geometry, score_policy)
+    else:
+        detections, unknown = _detections(es, answered, score_policy)
+        unread = [not rec["template_ok"] for _, rec in answered]
     images = {q.image_id for q, _ in answered}
+    stats = coco_stats(_asked(es.coco, [q for q, _ in answered]), detections, sorted(images), evaluator,
+                       renumber=mode != "released")
+    out = {k: (round(100 * float(stats[i]), 2) if stats[i] >= 0 else None) for k, i in STAT_NAMES.items()}
+    return {**out, **_counts(es, answered, unread), "images": len(images), "unknown_labels": unknown,
+            "detections": len(detections)}
+
+
+def _detections(es: EvalSet, answered: list[tuple[Query, dict]], score_policy: str) -> tuple[list[dict], int]:
+    lookup = LabelLookup(es.categories)
+    detections, unknown = [], 0
     for q, rec in answered:
         for rank, (box, label) in enumerate(zip(rec["boxes"], rec["labels"], strict=True)):
-            cid = q.category_id if q.category_id is not None else by_name.get(normalize_label(label))
+            cid = q.category_id if q.category_id is not None else lookup(label)
             if cid is None:
                 unknown += 1
                 continue
             x1, y1, x2, y2 = box
             detections.append({"image_id": q.image_id, "category_id": cid, "bbox": [x1, y1, x2 - x1, y2 - y1],
                                "score": score_of(rank, score_policy)})
-    stats = coco_stats(_asked(es.coco, [q for q, _ in answered]), detections, sorted(images), evaluator)
-    out = {k: (round(100 * float(stats[i]), 2) if stats[i] >= 0 else None) for k, i in STAT_NAMES.items()}
-    return {**out, **_counts(es, answered), "images": len(images), "unknown_labels": unknown,
-            "detections": len(detections)}
+    return detections, unknown
+
+
+def released_detections(es: EvalSet, answered: list[tuple[Query, dict]], geometry: Callable[[Query], Geometry],
+                        score_policy: str) -> tuple[list[dict], int, list[bool]]:
+    """Detections as the released evaluation makes them from the raw answers: ``released_items`` and
+    ``released_xywh`` read each item; its label, lower-cased, is looked up in ``{name.lower(): id}`` built over
+    the file's categories in order (a later name wins), for every query, single-category ones included; an item
+    whose box or label fails is skipped (a failed label counted as unknown). Returns the detections, the unknown
+    labels and, per answer, whether its parsing failed."""
+    catname2id = {c["name"].lower(): c["id"] for c in es.coco.get("categories", [])}
+    detections, unknown, unread = [], 0, []
+    for q, rec in answered:
+        items = released_items(rec["raw"])
+        unread.append(items is None)
+        geo = geometry(q)
+        for rank, item in enumerate(items or ()):
+            try:
+                bbox = released_xywh(item["bbox_2d"], geo)
+            except Exception:  # the released code skips the item on any failure
+                continue
+            try:
+                cid = catname2id[item["label"].lower()]
+            except Exception:
+                unknown += 1
+                continue
+            detections.append({"image_id": q.image_id, "category_id": cid, "bbox": bbox,
+                               "score": RELEASED_SCORE if score_policy == "constant" else score_of(rank, score_policy)})
+    return detections, unknown, unread
 
 
 def _asked(gt: dict, queries: list[Query]) -> dict:
@@ -103,23 +167,29 @@ def _asked(gt: dict, queries: list[Query]) -> dict:
     return gt if len(keep) == len(gt["annotations"]) else {**gt, "annotations": keep}
 
 
-def reward_terms(queries: list[Query], answers: list[str], family: str, min_pixels: int, max_pixels: int) -> list:
-    """Vision-R1 reward terms (``paper`` preset, phase-1 thresholds) of each answer against its query's gt."""
+def reward_terms(queries: list[Query], answers: list[str], family: str, min_pixels: int, max_pixels: int,
+                 pre_resize: bool = False) -> list:
+    """Vision-R1 reward terms (``paper`` preset, phase-1 thresholds) of each answer against its query's gt, in the
+    model input size the answers were given for (``pre_resize``: released mode, see ``Adapter.geometry``)."""
     from visionr1.rewards import RewardConfig, score_batch
 
+    adapter = get_adapter(family)
+    sizes = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels,
+                              pre_resize=pre_resize)[2:] for q in queries]
     return score_batch(answers, [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for q in queries],
-                       [q.width for q in queries], [q.height for q in queries],
+                       [q.width for q in queries], [q.height for q in queries], input_sizes=sizes,
                        config=RewardConfig(family=family, min_pixels=min_pixels, max_pixels=max_pixels))
 
 
-def mean_reward(es: EvalSet, records: dict[str, dict], family: str, min_pixels: int, max_pixels: int) -> dict:
+def mean_reward(es: EvalSet, records: dict[str, dict], family: str, min_pixels: int, max_pixels: int,
+                pre_resize: bool = False) -> dict:
     """Mean reward terms of the answered queries: format (Eq. 3), recall (Eq. 5), precision (Eq. 6) and their
     sum (0-3)."""
     answered = _answered(es, records)
     if not answered:
         return {"reward": None}
     terms = reward_terms([q for q, _ in answered], [rec["raw"] for _, rec in answered], family, min_pixels,
-                         max_pixels)
+                         max_pixels, pre_resize)
     means = {k: round(float(np.mean([getattr(t, k) for t in terms])), 4) for k in ("format", "recall",
                                                                                    "precision", "total")}
     return {"reward": means.pop("total"), "reward_terms": means}
@@ -129,9 +199,12 @@ def _answered(es: EvalSet, records: dict[str, dict]) -> list[tuple[Query, dict]]
     return [(q, records[q.qid]) for q in es.queries if q.qid in records]
 
 
-def _counts(es: EvalSet, answered: list[tuple[Query, dict]]) -> dict:
+def _counts(es: EvalSet, answered: list[tuple[Query, dict]], unread: list[bool]) -> dict:
+    """Queries, answers, and answers whose format could not be read (``unread``), not counting answers in plain
+    words ("There is no dog."): those say "no object"."""
     return {"queries": len(es.queries), "answered": len(answered),
-            "parse_failures": sum(not rec["template_ok"] for _, rec in answered)}
+            "parse_failures": sum(bad and not says_nothing(rec["raw"])
+                                  for (_, rec), bad in zip(answered, unread, strict=True))}
 
 
 def rec_metrics(es: EvalSet, records: dict[str, dict]) -> dict:
@@ -140,4 +213,5 @@ def rec_metrics(es: EvalSet, records: dict[str, dict]) -> dict:
     first = [rec["boxes"][0] if rec["boxes"] else [0.0, 0.0, 0.0, 0.0] for _, rec in answered]
     target = [q.gt[0][1] for q, _ in answered]
     correct = int((iou_aligned(as_boxes(first), as_boxes(target)) >= 0.5).sum()) if answered else 0
-    return {"Acc@0.5": round(100 * correct / len(answered), 2) if answered else None, **_counts(es, answered)}
+    return {"Acc@0.5": round(100 * correct / len(answered), 2) if answered else None,
+            **_counts(es, answered, [not rec["template_ok"] for _, rec in answered])}

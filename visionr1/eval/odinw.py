@@ -13,7 +13,7 @@ SPLIT = "valid"
 
 
 def odinw_sets(root: Path, names: Sequence[str], family: str, *, protocol: str = "single+pos",
-               limit: int | None = None) -> list[EvalSet]:
+               limit: int | None = None, mode: str = "default") -> list[EvalSet]:
     """One evaluation set per ODinW set name; every missing annotation file is reported at once."""
     unknown = [n for n in names if n not in layouts.ODINW_SETS]
     if unknown:
@@ -25,4 +25,4 @@ def odinw_sets(root: Path, names: Sequence[str], family: str, *, protocol: str =
                                            "odinw layout; pistols and boggleBoards: <set>/export/"
                                            "val_annotations_without_background.json)")
     return [box_set(f"odinw/{s.name}", read_json(Path(root) / s.annotation(SPLIT)), Path(root) / s.image_dir(SPLIT),
-                    family, protocol, limit) for s in specs]
+                    family, protocol, limit, mode) for s in specs]

@@ -1,4 +1,4 @@
-"""General QA through VLMEvalKit (paper Table 9: localization training must not cost general ability).
+"""General QA through VLMEvalKit (paper Table 11: localization training must not cost general ability).
 
 VLMEvalKit owns the benchmarks (TSVs in an ``LMUData`` folder), the prompts and the judging (exact matching, no
 LLM judge); the answers come from visionr1's backend (engine ``visionr1``: same loading, pixels and greedy
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from visionr1 import __version__
 from visionr1.errors import VisionR1Error
-from visionr1.eval.report import write_report
+from visionr1.eval.report import paper_reference, write_report
 from visionr1.io import write_json
 
 PAPER_QA = ("GQA_TestDev_Balanced", "AI2D_TEST", "ChartQA_TEST", "SEEDBench_IMG")
@@ -170,6 +170,8 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
               "score_policy": "n/a", "evaluator": "VLMEvalKit", "decoding": decoding, "min_pixels": min_pixels,
               "max_pixels": max_pixels, "limit": limit, "lmu_data": str(lmu_data), "sets": results,
               "average": average, "headline": (average or {"Overall": next(iter(main.values()))})["Overall"],
-              "paper_reference": {}}
+              "mode": "default", "differences": ["general QA runs through VLMEvalKit, as in the paper; the released "
+                                                 "eval_localization.py has no QA path"],
+              "paper_reference": paper_reference("qa", list(results), limit)}
     write_report(report, out)
     return report

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from visionr1.data.layouts import COCO2014_TRAIN_DIR
 from visionr1.data.sources.refer import read_refer
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
-from visionr1.eval.sets import EvalSet, Query
+from visionr1.eval.sets import EvalSet, Query, missing_files_error
 
 REC_SPLITS = ("refcoco:val", "refcoco:testA", "refcoco:testB", "refcoco+:val", "refcoco+:testA", "refcoco+:testB",
               "refcocog:val", "refcocog:test")
@@ -16,14 +17,15 @@ REC_SPLITS = ("refcoco:val", "refcoco:testA", "refcoco:testB", "refcoco+:val", "
 
 def rec_sets(refer_root: Path, coco_root: Path | None, names: Sequence[str], family: str, *,
              limit: int | None = None) -> list[EvalSet]:
-    """One set per ``dataset:split``; one query per sentence, its target the referred box."""
+    """One set per ``dataset:split``; one query per sentence, its target the referred box. Missing images are
+    listed in one error (a missing ``train2014/`` folder too), before any model is loaded."""
     template = load_templates(family)["rec"][0]
     out = []
     for name in names:
         dataset, _, split = name.rpartition(":")
         if not dataset or not split:
             raise VisionR1Error(f"REC sets are named dataset:split (e.g. refcoco:testA), got '{name}'")
-        exprs = read_refer(refer_root, coco_root, dataset, (split,))
+        exprs = read_refer(refer_root, coco_root, dataset, (split,), check_images=False)
         queries = []
         for k in range(len(exprs)):
             a, b = exprs.offsets[k], exprs.offsets[k + 1]
@@ -36,5 +38,8 @@ def rec_sets(refer_root: Path, coco_root: Path | None, names: Sequence[str], fam
                                  ((text, tuple(exprs.boxes[a].tolist())),)))
             if limit is not None and len(queries) >= limit:
                 break
+        missing = sorted({Path(q.image) for q in queries if not Path(q.image).is_file()})
+        if missing:
+            raise missing_files_error(missing, f"images of {name} under {Path(coco_root) / COCO2014_TRAIN_DIR}")
         out.append(EvalSet(name, "rec", queries))
     return out

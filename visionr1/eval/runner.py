@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from visionr1 import __version__
+from visionr1.errors import VisionR1Error
 from visionr1.eval.metrics import box_metrics, mean_reward, rec_metrics
+from visionr1.eval.modes import differences
 from visionr1.eval.predictions import PredictionStore, write_records
-from visionr1.eval.report import PAPER_REFERENCE, write_report
+from visionr1.eval.report import paper_reference, write_report
 from visionr1.eval.sets import EvalSet, Query
 from visionr1.formats import get_adapter
+from visionr1.io import write_json
 
 
 def prediction_store(out: Path, set_name: str) -> PredictionStore:
@@ -19,10 +24,59 @@ def prediction_store(out: Path, set_name: str) -> PredictionStore:
     return PredictionStore(out / "predictions" / re.sub(r"[^A-Za-z0-9._+-]+", "_", set_name))
 
 
+RUN_FILE = "run.json"
+# what makes the answers in an evaluation folder what they are: a run that differs in any of these cannot add to them
+ANSWERED_BY = ("model", "model_fingerprint", "backend", "family", "mode", "min_pixels", "max_pixels", "protocol",
+               "max_new_tokens")
+
+
+def model_fingerprint(model: str | None) -> str | None:
+    """A cheap identity of a local checkpoint folder: its configs, and the names, sizes, first and last 64 KiB of
+    its weight files (a checkpoint retrained into the same folder changes it). None for a hub id or no model."""
+    folder = Path(model) if model else None
+    if folder is None or not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.name in ("config.json", "generation_config.json", "preprocessor_config.json"):
+            h.update(p.name.encode() + p.read_bytes())
+        elif p.suffix in (".safetensors", ".bin", ".pt") and p.is_file():
+            size = p.stat().st_size
+            with open(p, "rb") as f:
+                head = f.read(1 << 16)
+                f.seek(max(size - (1 << 16), 0))
+                tail = f.read()
+            h.update(f"{p.name}:{size}".encode() + head + tail)
+    return h.hexdigest()[:16]
+
+
+def claim_run(out: Path, identity: dict, write: bool = True) -> None:
+    """Make sure the answers already in ``out`` come from the run described by ``identity`` (``ANSWERED_BY``),
+    and record it in ``out/run.json`` (the main process writes). Answers of another model, backend, family,
+    mode, pixel limits, protocol or answer length are never mixed with this run's: a one-line error says what
+    differs, before any model is loaded."""
+    path = out / RUN_FILE
+    answered = any((out / "predictions").glob("*/part-*.jsonl")) if (out / "predictions").is_dir() else False
+    if answered:
+        if not path.is_file():
+            raise VisionR1Error(f"--out {out} holds answers of an unknown run (no {RUN_FILE}: an older visionr1 did "
+                                "not record which model answered): give a new --out")
+        before = json.loads(path.read_text())
+        diff = [f"{k} {before.get(k)!r} (this run: {identity[k]!r})" for k in ANSWERED_BY
+                if before.get(k) != identity[k]]
+        if diff:
+            raise VisionR1Error(f"--out {out} holds answers of another run: {'; '.join(diff)}. Give a new --out, or "
+                                f"remove {out / 'predictions'} to answer everything again")
+    if write:
+        write_json(path, {k: identity[k] for k in ANSWERED_BY}, indent=2)
+
+
 def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, family: str, min_pixels: int,
-           max_pixels: int, batch_size: int, rank: int = 0, world: int = 1, progress=None) -> object | None:
+           max_pixels: int, batch_size: int, rank: int = 0, world: int = 1, progress=None, *,
+           pre_resize: bool = False) -> object | None:
     """Answer the unfinished queries this process owns (every ``world``-th one) and stream them to JSONL.
-    Returns the backend if one was needed."""
+    Returns the backend if one was needed. ``pre_resize``: the backend resizes images as the released
+    evaluation does (``Adapter.geometry``)."""
     adapter = get_adapter(family)
     todo = []
     for es in sets:
@@ -41,8 +95,8 @@ def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, f
             for i in range(0, len(queries), batch_size):
                 batch: list[Query] = queries[i: i + batch_size]
                 texts = backend.generate(batch)
-                geos = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels)
-                        for q in batch]
+                geos = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels,
+                                         pre_resize=pre_resize) for q in batch]
                 parsed = adapter.parse_batch(texts, geos)
                 write_records(f, [{"qid": q.qid, "image_id": q.image_id, "raw": t,
                                    "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()],
@@ -55,14 +109,23 @@ def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, f
 
 
 def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_policy: str, evaluator: str) -> dict:
-    """Metrics of every set from the stored predictions, their average, and the report files."""
+    """Metrics of every set from the stored predictions, their average, the mode and what differs from the
+    released evaluation, the paper's reference numbers, and the report files. ``meta`` describes the run (model,
+    family, protocol, decoding, min/max_pixels, limit, and optionally mode and batch_size)."""
     kind = sets[0].kind
+    mode = meta.get("mode", "default")
+    family, pixels = meta["family"], {"min_pixels": meta["min_pixels"], "max_pixels": meta["max_pixels"]}
+    adapter = get_adapter(family)
+
+    def geometry(q: Query):
+        return adapter.geometry(q.width, q.height, **pixels, pre_resize=mode == "released")
+
     results = {}
     for es in sets:
         records = prediction_store(out, es.name).read()
         results[es.name] = {**(rec_metrics(es, records) if kind == "rec"
-                               else box_metrics(es, records, score_policy, evaluator)),
-                            **mean_reward(es, records, meta["family"], meta["min_pixels"], meta["max_pixels"])}
+                               else box_metrics(es, records, score_policy, evaluator, mode, geometry)),
+                            **mean_reward(es, records, family, **pixels, pre_resize=mode == "released")}
     keys = ("Acc@0.5", "reward") if kind == "rec" else ("mAP", "AP50", "AP75", "AR100", "reward")
     average = None
     if len(results) > 1:
@@ -71,9 +134,14 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
         for k in ("queries", "parse_failures") + (() if kind == "rec" else ("unknown_labels",)):
             average[k] = sum(m[k] for m in results.values())
     headline = (average or next(iter(results.values())))[keys[0]]
+    differ = (differences(mode, protocol=meta["protocol"], **pixels, decoding=meta["decoding"],
+                          batch_size=meta.get("batch_size", 1), score_policy=score_policy, evaluator=evaluator,
+                          limit=meta.get("limit"), padded=any(1 < len(es.categories) < 80 for es in sets))
+              if kind == "boxes" else
+              ["the released evaluation has no Qwen2.5-VL path for this benchmark: nothing to reproduce"])
     report = {"created_by": "visionr1 eval", "visionr1": __version__, "benchmark": benchmark, "kind": kind,
-              **meta, "score_policy": score_policy if kind != "rec" else "n/a", "evaluator": evaluator,
-              "sets": results, "average": average, "headline": headline,
-              "paper_reference": {m: list(v) for m, v in PAPER_REFERENCE.get(benchmark, {}).items()}}
+              **meta, "mode": mode, "differences": differ, "score_policy": score_policy if kind != "rec" else "n/a",
+              "evaluator": evaluator, "sets": results, "average": average, "headline": headline,
+              "paper_reference": paper_reference(benchmark, list(results), meta.get("limit"))}
     write_report(report, out)
     return report

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
+from visionr1.eval.modes import released_category_prompt
 
 PROTOCOLS = ("single+pos", "all")
 
@@ -54,19 +55,27 @@ def read_json(path: Path) -> dict:
         raise VisionR1Error(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
 
 
-def box_set(name: str, doc: dict, image_dir: Path, family: str, protocol: str, limit: int | None) -> EvalSet:
+def box_set(name: str, doc: dict, image_dir: Path, family: str, protocol: str, limit: int | None,
+            mode: str = "default") -> EvalSet:
     """Queries of a COCO-format document. ``all``: one query per image naming every category (detection
-    template, categories in id order); ``single+pos``: one query per (image, category present in its ground
-    truth) with the grounding template."""
+    template, categories in id order; released mode: the released evaluation's prompt, see
+    ``released_category_prompt``); ``single+pos``: one query per (image, category present in its ground truth)
+    with the grounding template."""
     if protocol not in PROTOCOLS:
         raise VisionR1Error(f"unknown protocol '{protocol}' (choose from {', '.join(PROTOCOLS)})")
     templates = load_templates(family)
     cats = sorted(doc.get("categories", []), key=lambda c: c["id"])
     names = {c["id"]: c["name"] for c in cats}
+    detection = templates["detection"][0].render
+    everything = (released_category_prompt([c["name"] for c in doc.get("categories", [])], detection)
+                  if mode == "released" else detection([names[c["id"]] for c in cats]))
     boxes: dict[int, list] = {}
     for a in doc.get("annotations", []):
         if a.get("iscrowd", 0):
             continue
+        if a["category_id"] not in names:
+            raise VisionR1Error(f"{name}: annotation {a.get('id')} has category_id {a['category_id']}, which is not "
+                                "among the file's categories")
         x, y, w, h = a["bbox"]
         boxes.setdefault(a["image_id"], []).append((a["category_id"], (x, y, x + w, y + h)))
     queries = []
@@ -74,10 +83,8 @@ def box_set(name: str, doc: dict, image_dir: Path, family: str, protocol: str, l
         path = str(image_dir / im["file_name"])
         objs = boxes.get(im["id"], [])
         if protocol == "all":
-            cat_names = tuple(names[c["id"]] for c in cats)
-            queries.append(Query(f"{name}:{im['id']}", path, im["id"], im["width"], im["height"],
-                                 templates["detection"][0].render(list(cat_names)), cat_names, None,
-                                 tuple((names[c], b) for c, b in objs)))
+            queries.append(Query(f"{name}:{im['id']}", path, im["id"], im["width"], im["height"], everything,
+                                 tuple(names.values()), None, tuple((names[c], b) for c, b in objs)))
         else:
             for cid in sorted({c for c, _ in objs}):
                 queries.append(Query(f"{name}:{im['id']}:{cid}", path, im["id"], im["width"], im["height"],

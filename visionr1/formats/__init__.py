@@ -3,8 +3,8 @@
 The only package that knows how a model family writes boxes; everything else works in original pixels.
 """
 
-from visionr1.formats.adapters import FAMILIES, Adapter, Geometry, Parsed, get_adapter, normalize_label
-from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize
+from visionr1.formats.adapters import FAMILIES, Adapter, Geometry, Parsed, get_adapter, normalize_label, says_nothing
+from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize, vl_utils_size
 
 __all__ = ["FAMILIES", "MAX_PIXELS", "MIN_PIXELS", "Adapter", "Geometry", "Parsed", "get_adapter",
-           "normalize_label", "smart_resize"]
+           "normalize_label", "says_nothing", "smart_resize", "vl_utils_size"]

@@ -30,7 +30,7 @@ import numpy as np
 
 from visionr1.boxes import as_boxes, pack
 from visionr1.errors import VisionR1Error
-from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize
+from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize, vl_utils_size
 
 
 class Geometry(NamedTuple):
@@ -130,6 +130,14 @@ def normalize_label(label: str) -> str:
 
 
 _EMPTY = np.zeros((0, 4))
+_STRUCTURE = re.compile(r"[\[\]{}`]")
+
+
+def says_nothing(text: str) -> bool:
+    """True for an answer in plain words with no box syntax at all (no bracket, brace or code fence), such as
+    "There is no dog.": evaluation reads it as "no object", not as a failed attempt at the format (the reward's
+    template check still fails it, SPEC 3.1)."""
+    return isinstance(text, str) and _STRUCTURE.search(text) is None
 
 
 def _number(v) -> tuple[float | None, bool]:
@@ -149,8 +157,9 @@ def _number(v) -> tuple[float | None, bool]:
 
 
 @lru_cache(maxsize=65536)
-def _geometry(factor: int, width: int, height: int, min_pixels: int, max_pixels: int) -> Geometry:
-    h, w = smart_resize(height, width, factor, min_pixels, max_pixels)
+def _geometry(factor: int, width: int, height: int, min_pixels: int, max_pixels: int, pre_resize: bool) -> Geometry:
+    h, w = vl_utils_size(height, width, factor) if pre_resize else (height, width)
+    h, w = smart_resize(h, w, factor, min_pixels, max_pixels)
     return Geometry(width, height, w, h)
 
 
@@ -161,10 +170,11 @@ class Adapter:
     factor: int = 28  # patch size x spatial merge of the family's vision encoder
 
     def geometry(self, width: int, height: int, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
-                 input_size: tuple[int, int] | None = None) -> Geometry:
-        """Geometry of an image; the input size is given or computed with ``smart_resize``."""
+                 input_size: tuple[int, int] | None = None, pre_resize: bool = False) -> Geometry:
+        """Geometry of an image; the input size is given or computed with ``smart_resize``. ``pre_resize``: the
+        image was first resized by qwen_vl_utils (``vl_utils_size``), as the released evaluation feeds it."""
         if input_size is None:
-            return _geometry(self.factor, int(width), int(height), int(min_pixels), int(max_pixels))
+            return _geometry(self.factor, int(width), int(height), int(min_pixels), int(max_pixels), pre_resize)
         return Geometry(int(width), int(height), int(input_size[0]), int(input_size[1]))
 
     # ---- coordinate spaces
@@ -425,7 +435,7 @@ class GriffonG(Adapter):
     factor = 1  # Griffon-G's input size does not enter its coordinates
 
     def geometry(self, width: int, height: int, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
-                 input_size: tuple[int, int] | None = None) -> Geometry:
+                 input_size: tuple[int, int] | None = None, pre_resize: bool = False) -> Geometry:
         return Geometry(int(width), int(height), *(input_size or (int(width), int(height))))
 
     def space(self, width, height, input_width, input_height):

@@ -9,13 +9,19 @@ MIN_PIXELS = 3136  # 4 * 28 * 28
 MAX_PIXELS = 401408  # 512 * 28 * 28
 
 
+# qwen_vl_utils' fetch_image (called by process_vision_info, as the released Vision-R1 evaluation does) resizes
+# every image with its own defaults before the processor applies its min/max_pixels
+VL_UTILS_PIXELS = (4 * 28 * 28, 16384 * 28 * 28)
+
+
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MIN_PIXELS,
-                 max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+                 max_pixels: int = MAX_PIXELS, *, at_least_factor: bool = False) -> tuple[int, int]:
     """``(height, width)`` of the model input: both multiples of ``factor`` (at least ``factor``), area within
     ``[min_pixels, max_pixels]``, aspect ratio kept as closely as possible.
 
     Identical to ``transformers``' Qwen2-VL image processor (``image_grid_thw * 14``), including Python's
-    round-half-to-even when snapping to the factor.
+    round-half-to-even when snapping to the factor. ``at_least_factor``: qwen_vl_utils' variant, which rounds a
+    side to at least ``factor`` before the pixel limits (it differs for sides under ``factor / 2`` only).
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
@@ -24,6 +30,8 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MI
         raise ValueError(f"absolute aspect ratio must be smaller than 200, got {ratio}")
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
+    if at_least_factor:
+        h_bar, w_bar = max(factor, h_bar), max(factor, w_bar)
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
         h_bar = max(factor, math.floor(height / beta / factor) * factor)
@@ -33,3 +41,8 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MI
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
+
+
+def vl_utils_size(height: int, width: int, factor: int = 28) -> tuple[int, int]:
+    """``(height, width)`` qwen_vl_utils' ``fetch_image`` resizes an image to (its ``VL_UTILS_PIXELS``)."""
+    return smart_resize(height, width, factor, *VL_UTILS_PIXELS, at_least_factor=True)

@@ -13,11 +13,10 @@ import numpy as np
 from visionr1.boxes import as_boxes
 from visionr1.errors import VisionR1Error
 from visionr1.eval.benchmarks import make_sets
-from visionr1.eval.metrics import reward_terms, score_of
+from visionr1.eval.metrics import LabelLookup, reward_terms, score_of
 from visionr1.eval.report import load_report
 from visionr1.eval.runner import prediction_store
 from visionr1.eval.sets import Query
-from visionr1.formats import normalize_label
 from visionr1.review.db import import_fiftyone
 from visionr1.review.failures import FAILURE_MODES, failure_modes
 
@@ -46,12 +45,13 @@ def detections(fo, boxes, labels, width: int, height: int, confidences=None):
                                      for lab, r, c in zip(labels, rel.tolist(), conf, strict=True)])
 
 
-def _pred_labels(q: Query, labels: list[str], names: dict[str, str]) -> list[str]:
+def _pred_labels(q: Query, labels: list[str], categories: dict[int, str]) -> list[str]:
     """What the metrics count a box as: the asked category of a single-target query, otherwise the category its
-    label names (case-insensitively), or the label itself when it names none."""
+    label names (``LabelLookup``), or the label itself when it names none."""
     if len(q.categories) == 1:
         return [q.categories[0]] * len(labels)
-    return [names.get(normalize_label(lab), lab) for lab in labels]
+    lookup = LabelLookup(categories)
+    return [categories[cid] if (cid := lookup(lab)) is not None else lab for lab in labels]
 
 
 def review_eval(runs: list[Path], name: str | None = None, advance: Advance | None = None):
@@ -70,7 +70,8 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
             raise VisionR1Error(f"{path} evaluates other sets than {runs[0]} ({r['benchmark']}, {r.get('protocol')}, "
                                 f"{len(r['sets'])} sets): compare runs of the same benchmark and protocol")
     fo = import_fiftyone()
-    sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"))
+    sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"),
+                     base.get("mode", "default"))
     taken = {"gt", "set", "query_id", "image_id", "prompt", "filepath", "metadata", "tags", "id"}
     fields = [field_name(Path(r).resolve().name, taken) for r in runs]
     stores = [{es.name: prediction_store(Path(run), es.name).read() for es in sets} for run in runs]
@@ -86,14 +87,14 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
     for field, run, report, store in zip(fields, runs, reports, stores, strict=True):
         recs = [store[es.name].get(q.qid) for es, q in queries]
         terms = reward_terms([q for _, q in queries], [r["raw"] if r else "" for r in recs], report["family"],
-                             report["min_pixels"], report["max_pixels"])
+                             report["min_pixels"], report["max_pixels"], report.get("mode") == "released")
         tags: Counter = Counter()
         for s, (es, q), rec, t in zip(samples, queries, recs, terms, strict=True):
             if rec is None:
                 s.tags.append(f"{field}:unanswered")
                 tags["unanswered"] += 1
                 continue
-            labels = _pred_labels(q, rec["labels"], {normalize_label(n): n for n in es.categories.values()})
+            labels = _pred_labels(q, rec["labels"], es.categories)
             s[field] = detections(fo, rec["boxes"], labels, q.width, q.height,
                                   [score_of(k, report["score_policy"]) for k in range(len(labels))]
                                   if report["kind"] == "boxes" else None)

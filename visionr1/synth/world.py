@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from visionr1.data.layouts import ODINW_SETS
+from visionr1.data.layouts import EVAL_SETS, ODINW_SETS
 from visionr1.synth.shapes import COLOURS, SHAPES, background, draw
 
 Box = tuple[float, float, float, float]
@@ -47,7 +47,27 @@ PROFILES = {
     "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0, "coordinates"),
 }
 
-_STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8}
+_STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8,
+            "odinw-variant": 9}
+
+# ODinW sets the world writes: the evaluation sets (ODinW-13 and the out-of-domain sets) and the two ODinW-35
+# variants of evaluation sets, which re-label (EgoHands/specific) or tile (AerialMaritimeDrone/tiled) their images.
+ODINW_VARIANTS = tuple(s.name for s in ODINW_SETS.values() if s.variant_of)
+ODINW_WORLD = (*EVAL_SETS, *ODINW_VARIANTS)
+# Real category lists (GLIP configs/odinw_35, OVERRIDE_CATEGORY) where they matter: boggleBoards has names that
+# differ only in case (Q / q) or by a trailing space (o / "o ") or backslash (t / t\\); the variants keep their
+# source's images under other labels.
+ODINW_CATEGORIES = {
+    "boggleBoards": ("Q", "a", "an", "b", "c", "d", "e", "er", "f", "g", "h", "he", "i", "in", "j", "k", "l", "m",
+                     "n", "o", "o ", "p", "q", "qu", "r", "s", "t", "t\\", "th", "u", "v", "w", "wild", "x", "y", "z"),
+    "AerialMaritimeDrone/large": ("boat", "car", "dock", "jetski", "lift"),
+    "AerialMaritimeDrone/tiled": ("boat", "car", "dock", "jetski", "lift"),
+    "EgoHands/generic": ("hand",),
+    "EgoHands/specific": ("myleft", "myright", "yourleft", "yourright"),
+}
+# boggleBoards letters the world draws: both halves of every collision, and two plain letters
+BOGGLE_DRAWN = ("Q", "q", "o", "o ", "t", "t\\", "a", "e")
+V3DET_TWINS = 4  # V3Det categories whose name also exists with a capital first letter (real V3Det: guitar / Guitar)
 
 
 def _rng(seed: int, stream: str, *index: int) -> np.random.Generator:
@@ -79,8 +99,12 @@ class Scene:
     height: int
     objects: tuple[Obj, ...]
     backdrop: str = "noise"
+    tile_of: tuple[Scene, int, int] | None = None  # (source scene, x0, y0) when this image is a tile of another
 
     def render(self) -> Image.Image:
+        if self.tile_of is not None:
+            source, x0, y0 = self.tile_of
+            return source.render().crop((x0, y0, x0 + self.width, y0 + self.height))
         img = background(np.random.default_rng(self.seed), self.width, self.height, self.backdrop)
         for o in self.objects:
             for box in o.members or (o.box,):
@@ -227,12 +251,12 @@ def sample_count(rng: np.random.Generator, *, hard_share: float, empty_share: fl
     return int(rng.integers(1, min(HARD_MIN, hi + 1)))
 
 
-def _items(rng: np.random.Generator, n: int, shapes: tuple[str, ...], colours: tuple[str, ...],
-           label=lambda shape, colour: shape) -> list[Item]:
+def _items(rng: np.random.Generator, n: int, shapes: tuple[str, ...], colours: tuple[str, ...]) -> list[Item]:
+    """``n`` objects of random shape and colour, labelled with their shape."""
     out = []
     for _ in range(n):
         s, c = shapes[int(rng.integers(len(shapes)))], colours[int(rng.integers(len(colours)))]
-        out.append((s, c, label(s, c)))
+        out.append((s, c, s))
     return out
 
 
@@ -308,7 +332,7 @@ def describe(scene: Scene, target: int, style: str) -> list[str]:
     if t.crowd:
         return []
     c, s, p = t.colour, t.shape, SHAPES[t.shape][1]
-    counts = Counter((o.shape, o.colour) for o in scene.objects if not o.crowd)
+    counts = Counter((o.shape, o.colour) for o in scene.objects)  # a crowd region of the same kind is a rival
     shape_unique = sum(n for (sh, _), n in counts.items() if sh == s) == 1
     if style == "refcocog":
         if counts[(s, c)] == 1:
@@ -323,15 +347,17 @@ def describe(scene: Scene, target: int, style: str) -> list[str]:
 
 
 def _multi_refs(rng: np.random.Generator, scene: Scene) -> list[tuple[tuple[int, ...], str]]:
-    """gRefCOCO-style expressions: several targets, one target, or none."""
+    """gRefCOCO-style expressions: several targets, one target, or none. Expressions about a group include the
+    crowd region of that kind, as gRefCOCO's do (its readers drop the crowd target and keep the others)."""
     objs = [(i, o) for i, o in enumerate(scene.objects) if not o.crowd]
+    every = list(enumerate(scene.objects))
     out: list[tuple[tuple[int, ...], str]] = []
     for c in COLOUR_NAMES:
-        idx = tuple(i for i, o in objs if o.colour == c)
+        idx = tuple(i for i, o in every if o.colour == c)
         if len(idx) >= 2:
             out.append((idx, f"all {c} shapes"))
     for s in COCO_SHAPES:
-        idx = tuple(i for i, o in objs if o.shape == s)
+        idx = tuple(i for i, o in every if o.shape == s)
         if len(idx) >= 2:
             out.append((idx, f"all {SHAPES[s][1]}"))
         for c in COLOUR_NAMES:
@@ -340,7 +366,7 @@ def _multi_refs(rng: np.random.Generator, scene: Scene) -> list[tuple[tuple[int,
                 out.append((both, f"{c} {SHAPES[s][1]}"))
     for i, _ in objs:
         out.extend(((i,), e) for e in describe(scene, i, "refcoco")[:1])
-    present = {(o.shape, o.colour) for _, o in objs}
+    present = {(o.shape, o.colour) for _, o in every}
     absent = [(s, c) for s in COCO_SHAPES for c in COLOUR_NAMES if (s, c) not in present]
     if absent:
         s, c = absent[int(rng.integers(len(absent)))]
@@ -363,6 +389,65 @@ def _casing(rng: np.random.Generator, sentence: str) -> str:
     """Raw sentences as typed by annotators: sometimes capitalised, sometimes all caps."""
     u = rng.random()
     return sentence.upper() if u < 0.15 else sentence[:1].upper() + sentence[1:] if u < 0.5 else sentence
+
+
+
+# ---------------------------------------------------------------- ODinW categories and variants
+
+Look = tuple[str, str | None]  # shape, colour (None: any colour)
+
+
+def _odinw_categories(rng: np.random.Generator, name: str, all_shapes: tuple[str, ...]
+                      ) -> tuple[tuple[str, ...], dict[str, Look], tuple[str, ...]]:
+    """Category names of an ODinW set, how each looks and which ones are drawn. Sets of ``ODINW_CATEGORIES`` keep
+    their real names (every boggleBoards letter gets its own shape and colour, so Q and q look different); the
+    others name 1-4 shapes (PascalVOC: 8), capitalised in every other set as Roboflow exports often are."""
+    if name in ODINW_CATEGORIES:
+        cats = ODINW_CATEGORIES[name]
+        combos = [(sh, c) for sh in all_shapes for c in COLOUR_NAMES]
+        order = rng.permutation(len(combos))
+        looks: dict[str, Look] = {c: combos[int(j)] if name == "boggleBoards" else (combos[int(j)][0], None)
+                                  for c, j in zip(cats, order, strict=False)}
+        return cats, looks, BOGGLE_DRAWN if name == "boggleBoards" else cats
+    n_cat = 8 if name == "PascalVOC" else int(rng.integers(1, 5))
+    shapes = tuple(all_shapes[j] for j in sorted(rng.permutation(len(all_shapes))[:n_cat]))
+    cap = list(ODINW_SETS).index(name) % 2 == 1
+    cats = tuple(sh.capitalize() if cap else sh for sh in shapes)
+    return cats, {c: (sh, None) for c, sh in zip(cats, shapes, strict=True)}, cats
+
+
+def _odinw_items(rng: np.random.Generator, n: int, drawn: tuple[str, ...], looks: dict[str, Look]) -> list[Item]:
+    """``n`` objects of the categories ``drawn``; a boggleBoards image with two or more objects holds both Q and q
+    (the collision every evaluation must keep apart)."""
+    out: list[Item] = []
+    for j in range(n):
+        label = drawn[j] if drawn is BOGGLE_DRAWN and j < 2 else drawn[int(rng.integers(len(drawn)))]
+        shape, colour = looks[label]
+        out.append((shape, colour or COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], label))
+    return out
+
+
+def _variant(rng: np.random.Generator, name: str, scenes: list[Scene]) -> list[Scene]:
+    """The scenes of a variant set, from its source set's scenes of the same split: EgoHands/specific re-labels
+    every hand (my / your, left / right); AerialMaritimeDrone/tiled cuts every image into 2 x 2 tiles, each keeping
+    the boxes that reach into it, clipped to the tile."""
+    if name == "EgoHands/specific":
+        names = ODINW_CATEGORIES[name]
+        return [Scene(f"{s.key}/specific", s.seed, s.width, s.height,
+                      tuple(Obj(o.shape, o.colour, names[int(rng.integers(len(names)))], o.box) for o in s.objects),
+                      s.backdrop) for s in scenes]
+    out = []
+    for s in scenes:
+        tw, th = s.width // 2, s.height // 2
+        for t, (x0, y0) in enumerate(((0, 0), (tw, 0), (0, th), (tw, th))):
+            objs = []
+            for o in s.objects:
+                box = (round(max(o.box[0] - x0, 0.0), 2), round(max(o.box[1] - y0, 0.0), 2),
+                       round(min(o.box[2] - x0, tw), 2), round(min(o.box[3] - y0, th), 2))
+                if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
+                    objs.append(Obj(o.shape, o.colour, o.label, box))
+            out.append(Scene(f"{s.key}/tile{t}", s.seed, tw, th, tuple(objs), s.backdrop, (s, x0, y0)))
+    return out
 
 
 # ---------------------------------------------------------------- the world
@@ -400,15 +485,12 @@ def build_world(seed: int = 0, images: int = 200, profile: str = "standard") -> 
     w.coco = {"train2017": coco_scenes(seed, "train2017", images, profile),
               "val2017": coco_scenes(seed, "val2017", n_val, profile)}
 
-    # ODinW: every set of the layout table, each with its own small category set
+    # ODinW: the evaluation sets, each with its own category set, and the variants of two of them
     k = max(3, images // 25)
     all_shapes = tuple(SHAPES)
-    for oi, name in enumerate(ODINW_SETS):
-        crng = _rng(seed, "odinw-cats", oi)
-        n_cat = 8 if name == "PascalVOC" else int(crng.integers(1, 5))
-        shapes = tuple(all_shapes[j] for j in sorted(crng.permutation(len(all_shapes))[:n_cat]))
-        cap = oi % 2 == 1  # Roboflow exports often capitalise class names
-        w.odinw_categories[name] = tuple(s.capitalize() if cap else s for s in shapes)
+    for oi, name in enumerate(EVAL_SETS):
+        cats, looks, drawn = _odinw_categories(_rng(seed, "odinw-cats", oi), name, all_shapes)
+        w.odinw_categories[name] = cats
         splits = {}
         for si, (split, n) in enumerate((("train", k), ("valid", k), ("test", max(2, k // 2)))):
             scenes = []
@@ -416,26 +498,37 @@ def build_world(seed: int = 0, images: int = 200, profile: str = "standard") -> 
                 rng = _rng(seed, "odinw", oi, si, i)
                 count = sample_count(rng, hard_share=p.hard_share[1], empty_share=p.empty_share[1],
                                      hi=min(25, p.most))
-                items = _items(rng, count, shapes, COLOUR_NAMES,
-                               lambda s, c, cap=cap: s.capitalize() if cap else s)
+                items = _odinw_items(rng, count, drawn, looks)
                 scenes.append(make_scene(rng, f"odinw/{name}/{split}/{i}", items, profile=p))
             splits[split] = scenes
         w.odinw[name] = splits
+    for vi, name in enumerate(ODINW_VARIANTS):
+        source = ODINW_SETS[name].variant_of
+        w.odinw_categories[name] = ODINW_CATEGORIES[name]
+        w.odinw[name] = {split: _variant(_rng(seed, "odinw-variant", vi), name, scenes)
+                         for split, scenes in w.odinw[source].items()}
 
-    # V3Det: many categories (colour x shape), category-centric images
+    # V3Det: many categories (colour x shape), category-centric images; a few names exist twice, differing only in
+    # case (real V3Det: guitar / Guitar, 45 such pairs): the same kind of object under two categories
     crng = _rng(seed, "v3det-cats", 0)
     combos = [f"{c} {s}" for s in all_shapes for c in COLOUR_NAMES]
-    w.v3det_categories = tuple(combos[j] for j in crng.permutation(len(combos)))
+    twins = [combos[int(j)] for j in crng.permutation(len(combos))[:V3DET_TWINS]]
+    names = combos + [t.capitalize() for t in twins]
+    w.v3det_categories = tuple(names[j] for j in crng.permutation(len(names)))
     for si, (split, n) in enumerate((("train", max(8, images // 2)), ("val", max(4, images // 8)))):
         scenes = []
         for i in range(n):
             rng = _rng(seed, "v3det", si, i)
-            cats = [w.v3det_categories[int(rng.integers(len(combos)))]]
-            if rng.random() < 0.35:
-                cats.append(w.v3det_categories[int(rng.integers(len(combos)))])
+            if i % 3 == 0:  # both halves of a twin pair in one image
+                t = twins[int(rng.integers(len(twins)))]
+                cats = [t, t.capitalize()]
+            else:
+                cats = [w.v3det_categories[int(rng.integers(len(names)))]]
+                if rng.random() < 0.35:
+                    cats.append(w.v3det_categories[int(rng.integers(len(names)))])
             items = []
             for j, cat in enumerate(cats):
-                colour, shape = cat.split(" ")
+                colour, shape = cat.lower().split(" ")
                 items += [(shape, colour, cat)] * int(rng.integers(1, 9 if j == 0 else 4))
             scenes.append(make_scene(rng, f"v3det/{split}/{i}", items, profile=p))
         w.v3det[split] = scenes
@@ -447,7 +540,10 @@ def build_world(seed: int = 0, images: int = 200, profile: str = "standard") -> 
         rng = _rng(seed, "refer", i)
         shapes = tuple(rng.choice(COCO_SHAPES, size=int(rng.integers(1, 4)), replace=False).tolist())
         colours = tuple(rng.choice(COLOUR_NAMES, size=int(rng.integers(1, 4)), replace=False).tolist())
-        scene = make_scene(rng, f"refer/{i}", _items(rng, int(rng.integers(2, 10)), shapes, colours), profile=p)
+        # a crowd region in every fourth image: gRefCOCO expressions about a group may include it as a target
+        crowd = (shapes[0], colours[-1], shapes[0]) if p.crowd_every and i % 4 == 1 else None
+        scene = make_scene(rng, f"refer/{i}", _items(rng, int(rng.integers(2, 10)), shapes, colours), crowd=crowd,
+                           profile=p)
         w.refer_scenes.append(scene)
         unc = _split(i, ("train", "val", "testA", "testB"), (0.6, 0.15, 0.125, 0.125))
         umd = _split(i, ("train", "val", "test"), (0.7, 0.15, 0.15))

@@ -124,8 +124,9 @@ def write_coco(world: World, root: Path, advance: Advance | None = None) -> None
 
 
 def write_odinw(world: World, root: Path, advance: Advance | None = None) -> None:
-    """Every ODinW set in GLIP's layout (``<set>/<split>/annotations_without_background.json`` or the
-    ``export/<split>_annotations_without_background.json`` variant), Roboflow-style ids from 0."""
+    """Every ODinW set of the world in its real layout (``<root>/<split>/annotations_without_background.json`` or
+    ``<root>/<split>_annotations_without_background.json`` for export sets; the roots of ``layouts.ODINW_SETS``,
+    ``vector`` in its nested Roboflow export folder), Roboflow-style ids from 0."""
     for name, splits in world.odinw.items():
         spec = layouts.ODINW_SETS[name]
         cats = world.odinw_categories[name]
@@ -144,16 +145,26 @@ def write_odinw(world: World, root: Path, advance: Advance | None = None) -> Non
             write_json(root / spec.annotation(split), doc)
 
 
+def v3det_folder(category_id: int, name: str) -> str:
+    """The category-node folder of V3Det images: ``n`` + 8 digits for WordNet nodes (lower-case names here),
+    ``a`` + 8 digits for nodes V3Det added (the capitalised twins here), as ``images/n07745046/``,
+    ``images/a00000066/`` in the release."""
+    return f"{'a' if name[:1].isupper() else 'n'}{category_id:08d}"
+
+
 def write_v3det(world: World, root: Path, advance: Advance | None = None) -> None:
-    """``v3det/annotations/v3det_2023_v1_{train,val}.json``; images under ``images/<category folder>/``."""
+    """``v3det/annotations/v3det_2023_v1_{train,val}.json``; images under ``images/<category node>/`` named like
+    the release's Flickr files (``21_371_29405651261_633d076053_c.jpg``)."""
     categories = [{"id": i + 1, "name": c, "novel": False} for i, c in enumerate(world.v3det_categories)]
     label_to_id = {c["name"]: c["id"] for c in categories}
     next_image = 1
     for split, scenes in world.v3det.items():
         images = []
         for s in scenes:
-            primary = label_to_id[s.objects[0].label] if s.objects else 1
-            fname = f"{layouts.V3DET_IMAGES}/a{primary:08d}/{next_image}_{_hex(s.key, 10)}_c.jpg"
+            primary = s.objects[0].label if s.objects else world.v3det_categories[0]
+            flickr = int(_hex(s.key + "/flickr", 9), 16) % 10**11
+            fname = (f"{layouts.V3DET_IMAGES}/{v3det_folder(label_to_id[primary], primary)}/"
+                     f"{next_image}_{label_to_id[primary]}_{flickr:011d}_{_hex(s.key, 10)}_c.jpg")
             images.append({"id": next_image, "file_name": fname, "height": s.height, "width": s.width})
             _save(s, root / fname, advance)
             next_image += 1

@@ -40,6 +40,7 @@ class AnnotatedImages:
     files: list[Path] = field(default_factory=list)  # annotation files read (for checksums)
     issues: Issues = field(default_factory=Issues)
     ann_ids: np.ndarray | None = None  # the annotation id of each box, where the format has one
+    crowd_ann_ids: np.ndarray | None = None  # annotation ids of the crowd regions left out
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -142,6 +142,7 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
     crowd_images = np.zeros(len(image_ids), dtype=bool)
     crowd_images[img[keep & crowd]] = True
     issues.add("crowd region (left out; its image is marked crowd)", int((keep & crowd).sum()))
+    crowd_ann_ids = ann_ids[keep & crowd]
     keep &= ~crowd
     xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     inside, xyxy = clean_boxes(xyxy[keep], widths[img[keep]], heights[img[keep]], issues)
@@ -157,4 +158,5 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         source=source, categories=categories, paths=[paths[i] for i in kept_images],
         image_ids=image_ids[kept_images], widths=widths[kept_images], heights=heights[kept_images],
         offsets=offsets_of(img, len(kept_images)), boxes=xyxy[by_image], labels=cat[by_image],
-        crowd=crowd_images[kept_images], files=[path], issues=issues, ann_ids=ann_ids[by_image])
+        crowd=crowd_images[kept_images], files=[path], issues=issues, ann_ids=ann_ids[by_image],
+        crowd_ann_ids=crowd_ann_ids)

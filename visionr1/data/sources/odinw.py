@@ -1,4 +1,5 @@
-"""ODinW sets as distributed with GLIP: any set, either layout, any split."""
+"""ODinW sets as distributed with GLIP (and ``vector``, as the released Vision-R1 evaluation reads it): any set,
+either layout, any split."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from visionr1.data import layouts
-from visionr1.data.sources.base import AnnotatedImages
+from visionr1.data.sources.base import AnnotatedImages, Issues
 from visionr1.data.sources.coco_format import read_coco_json
 from visionr1.errors import VisionR1Error
 
@@ -36,13 +37,34 @@ def discover_odinw(root: Path, split: str) -> dict[str, layouts.OdinwSet]:
     return found
 
 
+def _left_out(found: dict[str, layouts.OdinwSet], exclude: set[str]) -> dict[str, str]:
+    """Sets not used for training, with the reason: the ones ``exclude`` names, folders of an excluded dataset that
+    the layout table does not know (another export of it, e.g. ``vector/<other version>.coco``), and the variants
+    of evaluation sets (their images are an evaluation set's, re-labelled or tiled)."""
+    datasets = {layouts.ODINW_SETS[e].dataset if e in layouts.ODINW_SETS else e.split("/")[0] for e in exclude}
+    out = {}
+    for name, spec in found.items():
+        if name in exclude:
+            out[name] = "excluded by the recipe"
+        elif name not in layouts.ODINW_SETS and spec.dataset in datasets:
+            out[name] = f"another export of the excluded dataset {spec.dataset}"
+        elif spec.variant_of in layouts.EVAL_SETS:
+            out[name] = f"a variant of the evaluation set {spec.variant_of} (name it in 'sets' to use it)"
+    return out
+
+
 def read_odinw(root: Path, split: str = "train", *, sets: Iterable[str] | None = None,
                exclude: Iterable[str] = (), check_images: bool = True) -> list[AnnotatedImages]:
-    """The ``split`` of the chosen sets (default: every set found, minus ``exclude``), one container per set
-    with ``source = "odinw/<set>"``."""
+    """The ``split`` of the chosen sets, one container per set with ``source = "odinw/<set>"``. Without ``sets``:
+    every set found, minus the ones ``exclude`` names and the variants of evaluation sets; each set left out is
+    reported in the first container's issues."""
     found = discover_odinw(root, split)
+    skipped = Issues()
     if sets is None:
-        chosen = [name for name in found if name not in set(exclude)]
+        left_out = _left_out(found, set(exclude))
+        chosen = [name for name in found if name not in left_out]
+        for name, why in left_out.items():
+            skipped.add(f"ODinW set {name} left out: {why}")
     else:
         chosen = list(sets)
         missing = [s for s in chosen if s not in found]
@@ -56,4 +78,5 @@ def read_odinw(root: Path, split: str = "train", *, sets: Iterable[str] | None =
         spec = found[name]
         out.append(read_coco_json(Path(root) / spec.annotation(split), Path(root) / spec.image_dir(split),
                                   f"odinw/{name}", check_images=check_images))
+    out[0].issues.update(skipped)
     return out

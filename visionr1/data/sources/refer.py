@@ -33,7 +33,8 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
                check_images: bool = True) -> Expressions:
     """Expressions of ``dataset`` (refcoco, refcoco+, refcocog, grefcoco; ``name:splitBy`` picks another
     partition, e.g. ``refcocog:google`` reads ``refs(google).p``) in ``splits``. Target boxes come from the
-    dataset's ``instances.json``; gRefCOCO refs with ``ann_id == [-1]`` have no target."""
+    dataset's ``instances.json``; gRefCOCO refs with ``ann_id == [-1]`` have no target, and their crowd targets
+    are dropped (the expression keeps its other targets). A missing ``train2014/`` folder is an error."""
     dataset, _, other_split_by = dataset.partition(":")
     if dataset not in layouts.REFER_DATASETS:
         raise VisionR1Error(f"unknown referring dataset '{dataset}' (known: {', '.join(layouts.REFER_DATASETS)})")
@@ -49,10 +50,14 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
     layout = f"<refcoco-root>/{dataset}/{fname} and <refcoco-root>/{dataset}/{layouts.REFER_INSTANCES}"
     refs_path = require_file(folder / fname, f"{dataset} refs file", layout)
     inst_path = require_file(folder / layouts.REFER_INSTANCES, f"{dataset} instances file", layout)
+    images = Path(coco_root) / layouts.COCO2014_TRAIN_DIR
+    if not images.is_dir():
+        raise VisionR1Error(f"{dataset} images not found: {images} is not a folder ({dataset} refers to COCO "
+                            f"train2014 images, COCO_train2014_<id>.jpg; a COCO 2017 download does not have them)")
     issues = Issues()
-    inst = read_coco_json(inst_path, Path(coco_root) / layouts.COCO2014_TRAIN_DIR, dataset,
-                          check_images=check_images, issues=issues)
+    inst = read_coco_json(inst_path, images, dataset, check_images=check_images, issues=issues)
     row_of_ann = {int(a): i for i, a in enumerate(inst.ann_ids.tolist())}
+    crowd = set(inst.crowd_ann_ids.tolist())
     image_of_id = {int(i): k for k, i in enumerate(inst.image_ids.tolist())}
     owner = np.repeat(np.arange(len(inst)), inst.counts)
 
@@ -66,9 +71,19 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
             continue
         ann = ref.get("ann_id")
         ann_list = ann if isinstance(ann, list) else [ann]
+        n_sents = len(ref.get("sentences") or [])
+        if isinstance(ann, list) and ann_list != [-1] and crowd.intersection(ann_list):
+            # gRefCOCO: a crowd region is no single object; drop it from the targets and keep the others (as
+            # ReLA's loader does), unless nothing else is left (the expression is no "no target" one)
+            kept = [a for a in ann_list if a not in crowd]
+            issues.add("crowd target of a gRefCOCO expression (dropped; its other targets kept)" if kept else
+                       "gRefCOCO expression whose only targets are crowd regions (skipped)", n_sents)
+            if not kept:
+                continue
+            ann_list = kept
         targets = [] if ann_list == [-1] else [row_of_ann.get(a) for a in ann_list]
         if None in targets or any(owner[t] != img for t in targets):
-            issues.add("expression whose target box is unavailable (skipped)", len(ref.get("sentences") or []))
+            issues.add("expression whose target box is unavailable (skipped)", n_sents)
             continue
         for sent in ref.get("sentences") or []:
             text = " ".join(str(sent.get("sent") or sent.get("raw") or "").split())
