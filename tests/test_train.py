@@ -192,22 +192,23 @@ def test_vllm_gets_the_runs_pixel_limits(tiny_model_dir, tmp_path):
     assert (Path(prepared) / shard).resolve() == (tiny_model_dir / shard).resolve()
 
 
-def _build_vllm_folder(args):
-    from visionr1.train.model import with_pixel_limits
-
-    model, out = args
-    return with_pixel_limits(model, "qwen2.5-vl", 3136, 401408, Path(out))
-
-
 def test_vllm_folder_built_by_every_rank_at_once(tiny_model_dir, tmp_path):
     """``accelerate launch`` with use_vllm: every process builds <out>/vllm-model at the same moment."""
+    import functools
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(8) as pool:
-        for round_ in range(5):
+    from visionr1.train.model import with_pixel_limits
+
+    build = functools.partial(with_pixel_limits, str(tiny_model_dir), "qwen2.5-vl", 3136, 401408)
+    # forkserver: forking this test process (threads of torch, tqdm, FiftyOne) could deadlock the children
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["visionr1.train.model", "visionr1.models", "transformers.models.qwen2_5_vl",
+                                "transformers.models.qwen2_vl.image_processing_qwen2_vl", "torchvision"])
+    with ctx.Pool(8) as pool:
+        for round_ in range(4):
             out = tmp_path / f"round{round_}" / "vllm-model"
             out.parent.mkdir()
-            paths = pool.map(_build_vllm_folder, [(str(tiny_model_dir), str(out))] * 8, chunksize=1)
+            paths = pool.map(build, [out] * 8, chunksize=1)
             assert paths == [str(out)] * 8
             assert sorted(p.name for p in out.parent.iterdir()) == ["vllm-model"]  # no private copies left
 
