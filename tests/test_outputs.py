@@ -88,3 +88,5 @@ def test_synth_world_on_a_full_disk_leaves_nothing_and_recovers(tmp_path, capsys
     assert list(out.iterdir()) == []  # nothing half-written presented as a world
     assert run_cli("synth", "world", "--out", out, "--images", 2) == 0
     assert (out / "world.json").is_file()
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("rendering images: ")]
+    assert len(lines) == 10 and lines[-1].split(": ")[1].split("/")[0] == lines[-1].split("/")[1]  # not a TTY
