@@ -7,6 +7,11 @@ call. Each figure is the best of ``--repeat`` runs (machines here are noisy). Th
 ``json.loads`` of the same texts, so the printed ratio is comparable across machines.
 Target (issue 3): >= 15,000 completions/s for the paper preset.
 
+The CLI rows time ``visionr1 reward score`` on the same cases written as JSONL (issue 15: >= 10,000/s end to
+end): "file to file" is the command run in this process (reading, line validation, scoring, writing the output
+file; imports already done), "new process" adds the interpreter start and imports of a fresh
+``python -m visionr1`` process. Their ratio to the in-process row is measured in the same run.
+
     python benchmarks/reward_throughput.py [--n 10000] [--seed 0] [--repeat 3] [--json out.json]
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import time
 
@@ -75,6 +81,40 @@ def best_rate(cases: list[dict], run, repeat: int) -> float:
     return len(cases) / min(times)
 
 
+def cli_rates(cases: list[dict], repeat: int, in_process: float) -> dict:
+    """``visionr1 reward score`` on ``cases`` as JSONL: in this process and as a new process (best of
+    ``repeat``), with the ratio to the in-process batched rate."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from visionr1.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        src.write_text("".join(json.dumps(c) + "\n" for c in cases))
+        args = ["reward", "score", str(src), "--output", str(out)]
+
+        def in_proc(_):
+            with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):  # the summary table
+                assert cli(args) == 0
+
+        def new_proc(_):
+            subprocess.run([sys.executable, "-m", "visionr1", *args], check=True, capture_output=True)
+
+        file_to_file = best_rate(cases, in_proc, repeat)
+        process = best_rate(cases, new_proc, repeat)
+    res = {"file_to_file_per_s": file_to_file, "new_process_per_s": process,
+           "file_to_file_vs_in_process": file_to_file / in_process}
+    for label, rate in (("visionr1 reward score, file to file", file_to_file),
+                        ("visionr1 reward score, new process", process)):
+        print(f"{label:36s} {rate:>10,.0f} completions/s ({rate / in_process:.2f}x the in-process rate)")
+    target = 10_000
+    print(f"target >= {target:,}/s end to end (file to file): {'met' if file_to_file >= target else 'NOT met'}")
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
@@ -121,6 +161,7 @@ def main() -> None:
     target = 15_000
     met = results["paper"]["completions_per_s"] >= target
     print(f"target >= {target:,}/s for the paper preset: {'met' if met else 'NOT met'}")
+    results["cli"] = cli_rates(cases, args.repeat, results["paper"]["completions_per_s"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

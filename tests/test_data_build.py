@@ -327,7 +327,7 @@ def test_refer_errors_and_other_partitions(world_dir, tmp_path, capsys):
     refer = tmp_path / "refer"
     shutil.copytree(world_dir / "refer", refer)
     (refer / "refcoco" / "refs(unc).p").write_bytes(b"not a pickle")
-    with pytest.raises(VisionR1Error, match=r"refs\(unc\)\.p: cannot read referring expressions"):
+    with pytest.raises(VisionR1Error, match=r"refs\(unc\)\.p is not a readable pickle of plain data"):
         read_refer(refer, world_dir / "coco", "refcoco")
     with pytest.raises(VisionR1Error, match="give --coco-root"):
         read_refer(refer, None, "refcoco+")

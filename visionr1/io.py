@@ -1,18 +1,36 @@
-"""Output directories and deterministic file writing shared by every command."""
+"""Outputs shared by every command: output folders (locked, cleaned up on failure), atomic files that never
+replace a device or fifo, one-line errors for a full disk or a read-only folder, and a safe pickle reader."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
+
+import msgspec
 
 from visionr1.errors import VisionR1Error
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _fail(path: str | Path, exc: OSError) -> VisionR1Error:
+    """An operating-system error on an output (no space, permission, read-only file system) as one line."""
+    return VisionR1Error(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def _clear(folder: Path) -> None:
+    for p in folder.iterdir():
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | None = None,
@@ -38,8 +56,7 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | N
                 marker_text is not None and marker_text not in (out / marker).read_text(errors="replace")):
             raise VisionR1Error(
                 f"refusing to clear {out}: it has no {marker or 'marker file'}, so it is not an earlier output")
-        for p in entries:
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        _clear(out)
     probe = out / ".probe"
     try:
         probe.write_bytes(b"")
@@ -49,45 +66,190 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | N
     return out
 
 
-def write_json(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
-    """Write JSON deterministically (fixed key order as given, no timestamps) and atomically."""
-    write_bytes(path, json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8"))
-
-
-def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + rename), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+@contextmanager
+def lock_dir(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive advisory lock (``flock``) on the folder ``path`` (created if needed) for the block, so
+    that two runs writing into the same folder cannot interleave: the second one stops with an error at once.
+    The lock is on the folder itself (no lock file is left behind) and ends with the process."""
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise VisionR1Error(f"output path {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise VisionR1Error(f"cannot create output directory {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VisionR1Error(f"output directory {out} is in use by another visionr1 run (it holds the folder's "
+                                "lock); wait for it to finish or choose another folder") from None
+        yield out
+    finally:
+        os.close(fd)
 
 
 @contextmanager
-def atomic_output(path: str | Path | None) -> Iterator[IO[str]]:
-    """A text stream for ``path`` that appears there only if the block completes (``None``: standard output).
+def output_dir(path: str | Path, *, force: bool = False, marker: str | None = None,
+               marker_text: str | None = None) -> Iterator[Path]:
+    """``prepare_output_dir`` under ``lock_dir``. If the block fails (no space left, Ctrl-C, any error), what it
+    wrote is removed, so a partial output is never left looking complete and the next run starts clean; an
+    ``OSError`` becomes one line naming the path."""
+    with lock_dir(path) as out:
+        out = prepare_output_dir(out, force=force, marker=marker, marker_text=marker_text)
+        try:
+            yield out
+        except BaseException as exc:
+            _clear(out)
+            if isinstance(exc, OSError):
+                raise _fail(exc.filename or out, exc) from None
+            raise
 
-    Written to ``<path>.tmp`` and renamed at the end; on any error the temporary file is removed, so an
-    interrupted or failed run never leaves a partial output behind.
+
+def json_line(obj: Any) -> bytes:
+    """``obj`` as one compact line of UTF-8 JSON (with the newline). Strings holding lone surrogates (valid in
+    JSON as ``\\ud800`` escapes, not encodable in UTF-8) are written as escapes instead of failing."""
+    try:
+        return _ENCODE(obj) + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
+    """Write JSON deterministically (fixed key order as given, no timestamps) and atomically."""
+    try:
+        text = json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them as escapes
+        text = json.dumps(obj, indent=indent).encode("ascii")
+    write_bytes(path, text)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``atomic_output``, creating parent folders."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(path.parent, exc) from None
+    with atomic_output(path) as f:
+        f.write(data)
+
+
+class Output:
+    """A binary output stream whose write errors (no space left, I/O error) are one-line ``VisionR1Error``s
+    naming the output."""
+
+    def __init__(self, f: BinaryIO, name: str) -> None:
+        self.file, self.name = f, name
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:  # an unbuffered file may take part of the data per call
+                view = view[self.file.write(view) or 0:]
+        except OSError as exc:
+            raise _fail(self.name, exc) from None
+
+    def flush(self) -> None:
+        try:
+            self.file.flush()
+        except OSError as exc:
+            raise _fail(self.name, exc) from None
+
+
+@contextmanager
+def atomic_output(path: str | Path | None) -> Iterator[Output]:
+    """A binary stream for ``path`` that never leaves a partial output and never replaces what is not a file.
+
+    - ``None``: standard output.
+    - A regular file or a new path (through a symlink: the file it points to): written to ``.<name>.tmp``
+      beside it and renamed over it when the block completes; on any error the temporary file is removed and
+      ``path`` is untouched. The temporary file is locked (``flock``) while written, so a second run writing to
+      the same path stops with an error instead of interleaving; a temporary file left by a killed run is
+      reused.
+    - Anything else that exists (a character device such as ``/dev/null``, a fifo, a socket): written to
+      directly and never replaced (a fifo blocks until a reader opens it).
+
+    Operating-system errors (no space, permission denied, read-only file system) become one line naming
+    ``path``.
     """
     if path is None:
-        yield sys.stdout
+        out = Output(sys.stdout.buffer, "<stdout>")
+        yield out
+        out.flush()
         return
     path = Path(path)
-    if path.is_dir():
-        raise VisionR1Error(f"output {path} is a directory")
-    tmp = path.with_name(path.name + ".tmp")
+    real = Path(os.path.realpath(path))
     try:
-        f = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below on every path
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
     except OSError as exc:
-        raise VisionR1Error(f"cannot write {path}: {exc.strerror}") from None
-    try:
+        raise _fail(path, exc) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise VisionR1Error(f"output {path} is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):  # a device, fifo or socket: stream into it
+        try:
+            f = open(real, "wb", buffering=0)  # noqa: SIM115 - closed below; unbuffered: close() cannot fail
+        except OSError as exc:
+            raise _fail(path, exc) from None
         with f:
-            yield f
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+            out = Output(f, str(path))
+            yield out
+            out.flush()
+        return
+    tmp = real.with_name(f".{real.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise _fail(path, exc) from None
+    with open(fd, "wb", buffering=0) as f:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VisionR1Error(f"{path} is being written by another visionr1 run (it holds the lock on {tmp})") \
+                from None
+        try:
+            os.ftruncate(fd, 0)
+            if st is not None:
+                os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            out = Output(f, str(path))
+            yield out
+            out.flush()
+            os.replace(tmp, real)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _fail(path, exc) from None
+            raise
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Read a pickle that may hold only plain data (lists, tuples, dicts, sets, strings, bytes, numbers, booleans,
+    None), as the RefCOCO ``refs(*).p`` files do. Any global a pickle names (a class, a function such as
+    ``os.system``) is refused with ``VisionR1Error`` naming the file, so a crafted file cannot run code."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return _PlainUnpickler(f, path).load()
+    except OSError as exc:
+        raise VisionR1Error(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise VisionR1Error(f"{path} is not a readable pickle of plain data: {exc}") from None
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def __init__(self, f: BinaryIO, path: Path) -> None:
+        super().__init__(f, encoding="latin1")  # Python 2 pickles (the original refs files) hold byte strings
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise VisionR1Error(f"refusing to load {self.path}: the pickle names {module}.{name}; only plain data "
+                            "(lists, dicts, strings, numbers) is allowed")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise VisionR1Error(f"refusing to load {self.path}: the pickle uses persistent ids")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+class _Progress(Progress):
+    """rich's progress bar; when stderr is not a terminal (a log file, CI), where the bar is not redrawn, a plain
+    line ``<description>: <done>/<total>`` each time another tenth of a task is done."""
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        if self.console.is_terminal:
+            return
+        task = self._tasks[task_id]
+        if task.total:
+            tenth = int(10 * task.completed // task.total)
+            if tenth > task.fields.get("_tenth", 0):
+                task.fields["_tenth"] = tenth
+                self.console.print(f"{task.description}: {task.completed:,.0f}/{task.total:,.0f}", highlight=False)
+
+
 def progress() -> Progress:
-    """A progress bar on stderr: description, bar, done/total, elapsed and remaining time."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err)
+    """A progress bar on stderr: description, bar, done/total, elapsed and remaining time (a line per tenth
+    when stderr is not a terminal)."""
+    return _Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                     TimeRemainingColumn(), console=err)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: lone surrogates (valid in JSON, not in UTF-8) shown as ``\\udXXX`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -8,6 +8,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from visionr1.errors import VisionR1Error
+
 Option = tuple[str, Any, Any]  # name, Annotated[type, typer.Option(...)], default
 
 
@@ -32,3 +34,13 @@ def with_options(options: Sequence[Option], build: Callable[..., Any] | None = N
         return wrapper
 
     return decorate
+
+
+def check_range(option: str, value: float | None, lo: float | None = None, hi: float | None = None) -> None:
+    """One-line error unless ``lo <= value <= hi`` (None: no bound; NaN is refused); a value of None passes."""
+    if value is None:
+        return
+    if not ((lo is None or value >= lo) and (hi is None or value <= hi)):
+        bounds = (f"in [{lo}, {hi}]" if lo is not None and hi is not None else f">= {lo}" if lo is not None
+                  else f"<= {hi}")
+        raise VisionR1Error(f"--{option} must be {bounds}, got {value}")

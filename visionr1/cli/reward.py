@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.table import Table
 
 from visionr1.cli import console
-from visionr1.cli.options import with_options
+from visionr1.cli.options import check_range, with_options
 from visionr1.errors import VisionR1Error
 
 BATCH = 256  # lines scored together (the vectorised path of score_batch)
@@ -60,14 +61,44 @@ with_reward_config = with_options(_CONFIG_OPTIONS, build=_reward_config)
 
 
 @contextmanager
-def _open_input(path: Path):
+def _open_input(path: Path) -> Iterator[tuple[BinaryIO, str]]:
     if str(path) == "-":
-        yield sys.stdin, "<stdin>"
+        yield sys.stdin.buffer, "<stdin>"
         return
     if not path.is_file():
         raise VisionR1Error(f"input file {path} does not exist" if not path.exists() else f"{path} is not a file")
-    with open(path, encoding="utf-8") as f:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise VisionR1Error(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
         yield f, str(path)
+
+
+def _geometry_of(config):
+    """The family's geometry with the run's pixel limits: it checks each line's image size."""
+    from visionr1.formats import get_adapter
+
+    adapter = get_adapter(config.family)
+    return lambda width, height, input_size: adapter.geometry(
+        width, height, min_pixels=config.min_pixels, max_pixels=config.max_pixels, input_size=input_size)
+
+
+def _check_steps(step: int | None, total_steps: int | None) -> None:
+    check_range("step", step, lo=0)
+    check_range("total-steps", total_steps, lo=1)
+
+
+def _output_line(case, terms, details: bool) -> bytes:
+    """The input line as written with ``"rewards"`` (and ``"details"``) added."""
+    from visionr1.io import json_line
+
+    extra = {"rewards": terms.as_dict()}
+    if details:
+        extra["details"] = terms.details
+    if b'"rewards"' in case.raw or (details and b'"details"' in case.raw):  # may hold the key: replace it
+        return json_line(json.loads(case.raw) | extra)
+    return case.raw[:-1] + b"," + json_line(extra)[1:]
 
 
 @app.command("score")
@@ -75,45 +106,35 @@ def _open_input(path: Path):
 def score_cmd(
     input: Input,
     config,
-    output: Annotated[Path | None, typer.Option(help="Output JSONL (default: standard output).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Output JSONL (default: standard output). A device or fifo "
+                                                    "is written to, never replaced.")] = None,
     step: Step = None,
     total_steps: TotalSteps = None,
     details: Annotated[bool, typer.Option("--details", help="Add the parsed boxes and the matching.")] = False,
 ) -> None:
     """Score each line of INPUT: the line is written back with `"rewards": {format, recall, precision, total}`.
-    A malformed line stops with an error naming its line number (exit code 2)."""
+    A malformed line stops with an error naming its line number (exit code 2) and leaves no output file."""
     from visionr1.io import atomic_output
     from visionr1.rewards import score_batch
     from visionr1.rewards.cases import read_cases
 
+    _check_steps(step, total_steps)
     sums, n = [0.0, 0.0, 0.0, 0.0], 0
     with atomic_output(output) as out, _open_input(input) as (stream, name):
-
-        def flush(cases) -> None:
-            nonlocal n
-            results = score_batch([c.completion for c in cases], [c.gt for c in cases], [c.width for c in cases],
-                                  [c.height for c in cases],
-                                  steps=[c.step if c.step is not None else (step or 0) for c in cases],
-                                  total_steps=total_steps, input_sizes=[c.input_size for c in cases],
+        cases = read_cases(stream, name, _geometry_of(config))
+        while batch := list(islice(cases, BATCH)):
+            results = score_batch([c.completion for c in batch], [c.gt for c in batch], [c.width for c in batch],
+                                  [c.height for c in batch],
+                                  steps=[c.step if c.step is not None else (step or 0) for c in batch],
+                                  total_steps=total_steps, input_sizes=[c.input_size for c in batch],
                                   config=config, details=details)
-            for case, terms in zip(cases, results, strict=True):
-                record = dict(case.record)
-                record["rewards"] = terms.as_dict()
-                if details:
-                    record["details"] = terms.details
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                for k, v in enumerate(terms.as_dict().values()):
-                    sums[k] += v
-            n += len(cases)
-
-        pending = []
-        for case in read_cases(stream, name):
-            pending.append(case)
-            if len(pending) == BATCH:
-                flush(pending)
-                pending = []
-        if pending:
-            flush(pending)
+            out.write(b"".join([_output_line(c, t, details) for c, t in zip(batch, results, strict=True)]))
+            for t in results:
+                sums[0] += t.format
+                sums[1] += t.recall
+                sums[2] += t.precision
+                sums[3] += t.total
+            n += len(batch)
     table = Table(title=f"{n} completions scored ({config.preset} preset, {config.family})")
     for col in ("format", "recall", "precision", "total"):
         table.add_column(f"mean {col}", justify="right")
@@ -126,7 +147,7 @@ def score_cmd(
 def explain_cmd(
     input: Input,
     config,
-    line: Annotated[int, typer.Option(min=1, help="Line number of the case to explain (1-based).")] = 1,
+    line: Annotated[int, typer.Option(help="Line number of the case to explain (1-based).")] = 1,
     step: Step = None,
     total_steps: TotalSteps = None,
 ) -> None:
@@ -134,12 +155,14 @@ def explain_cmd(
     from visionr1.rewards import score
     from visionr1.rewards.cases import parse_case
 
+    check_range("line", line, lo=1)
+    _check_steps(step, total_steps)
     with _open_input(input) as (stream, name):
         text = next(islice(stream, line - 1, None), None)
     if text is None:
         raise VisionR1Error(f"{name} has no line {line}")
     try:
-        case = parse_case(text, line)
+        case = parse_case(text, line, _geometry_of(config))
     except ValueError as exc:
         raise VisionR1Error(f"{name}:{line}: {exc}") from None
     terms = score(case.completion, case.gt, case.width, case.height,
@@ -169,14 +192,14 @@ def _print_explanation(case, terms, config) -> None:
     for col in ("#", "label", "bbox (original px)"):
         gt.add_column(col)
     for i, g in enumerate(case.gt):
-        gt.add_row(str(i), g["label"], str([round(v, 2) for v in g["bbox"]]))
+        gt.add_row(str(i), console.printable(g["label"]), str([round(v, 2) for v in g["bbox"]]))
     out.print(gt)
 
     preds = Table(title=f"predictions (M = {len(d['predictions'])})")
     for col in ("#", "label", "bbox (model space)", "bbox (original px)"):
         preds.add_column(col)
     for i, p in enumerate(d["predictions"]):
-        preds.add_row(str(i), str(p["label"]), str(p["bbox_model"]), str(p.get("bbox", "")))
+        preds.add_row(str(i), console.printable(str(p["label"])), str(p["bbox_model"]), str(p.get("bbox", "")))
     out.print(preds)
 
     matches = Table(title="matches (Hungarian)")

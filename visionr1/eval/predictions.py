@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from visionr1.io import json_line
+
 
 class PredictionStore:
     """``<folder>/part-<rank>.jsonl`` files holding one record per answered query (``qid`` first)."""
@@ -45,7 +47,8 @@ class PredictionStore:
 
 
 def write_records(f: IO[str], records: list[dict]) -> None:
-    """Write whole lines and push them to the OS, so a kill loses at most the batch in flight."""
-    f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    """Write whole lines and push them to the OS, so a kill loses at most the batch in flight. A string the
+    model wrote with a lone surrogate (``"\\ud800"``, valid JSON, not UTF-8) is kept as an escape."""
+    f.write("".join(json_line(r).decode("utf-8") for r in records))
     f.flush()
     os.fsync(f.fileno())

@@ -30,7 +30,7 @@ import numpy as np
 
 from visionr1.boxes import as_boxes, pack
 from visionr1.errors import VisionR1Error
-from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, smart_resize, vl_utils_size
+from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS, check_size, smart_resize, vl_utils_size
 
 
 class Geometry(NamedTuple):
@@ -42,8 +42,9 @@ class Geometry(NamedTuple):
     input_height: int
 
 
-class Coords(msgspec.Struct, array_like=True, gc=False):
-    """4 model-space numbers ``[x1, y1, x2, y2]``, decoded from a JSON array of exactly 4 numbers."""
+class Coords(msgspec.Struct, array_like=True, gc=False, forbid_unknown_fields=True):
+    """4 model-space numbers ``[x1, y1, x2, y2]``, decoded from a JSON array of exactly 4 numbers (a fifth
+    number fails the decode: f_cont needs exactly 4)."""
 
     x1: float
     y1: float
@@ -172,10 +173,12 @@ class Adapter:
     def geometry(self, width: int, height: int, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
                  input_size: tuple[int, int] | None = None, pre_resize: bool = False) -> Geometry:
         """Geometry of an image; the input size is given or computed with ``smart_resize``. ``pre_resize``: the
-        image was first resized by qwen_vl_utils (``vl_utils_size``), as the released evaluation feeds it."""
+        image was first resized by qwen_vl_utils (``vl_utils_size``), as the released evaluation feeds it.
+        ``ValueError`` for a size outside ``check_size`` or an aspect ratio that smart_resize refuses."""
+        width, height = check_size(width, height)
         if input_size is None:
-            return _geometry(self.factor, int(width), int(height), int(min_pixels), int(max_pixels), pre_resize)
-        return Geometry(int(width), int(height), int(input_size[0]), int(input_size[1]))
+            return _geometry(self.factor, width, height, int(min_pixels), int(max_pixels), pre_resize)
+        return Geometry(width, height, *check_size(*input_size, what="model input"))
 
     # ---- coordinate spaces
     def space(self, width, height, input_width, input_height):
@@ -436,7 +439,9 @@ class GriffonG(Adapter):
 
     def geometry(self, width: int, height: int, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
                  input_size: tuple[int, int] | None = None, pre_resize: bool = False) -> Geometry:
-        return Geometry(int(width), int(height), *(input_size or (int(width), int(height))))
+        width, height = check_size(width, height)
+        return Geometry(width, height, *(check_size(*input_size, what="model input") if input_size else
+                                         (width, height)))
 
     def space(self, width, height, input_width, input_height):
         return 1.0 / width, 1.0 / height, 1.0, 1.0

@@ -7,6 +7,19 @@ import math
 # Training defaults of the paper / released code (SPEC §1)
 MIN_PIXELS = 3136  # 4 * 28 * 28
 MAX_PIXELS = 401408  # 512 * 28 * 28
+MAX_SIDE = 1 << 20  # largest image side accepted: integer pixel coordinates stay exact in float32 (< 2**24)
+MAX_RATIO = 200  # smart_resize's limit on the aspect ratio (transformers' Qwen2-VL image processor)
+
+
+def check_size(width, height, what: str = "image") -> tuple[int, int]:
+    """``(width, height)`` as ints; ``ValueError`` unless both are whole numbers in ``[1, MAX_SIDE]``."""
+    if type(width) is int and type(height) is int and 0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE:
+        return width, height
+    for v in (width, height):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_SIDE or v != int(v):
+            raise ValueError(f"{what} size {width!r}x{height!r}: each side must be a whole number of pixels in "
+                             f"[1, {MAX_SIDE}]")
+    return int(width), int(height)
 
 
 # qwen_vl_utils' fetch_image (called by process_vision_info, as the released Vision-R1 evaluation does) resizes
@@ -26,8 +39,9 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MI
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     ratio = max(height, width) / min(height, width)
-    if ratio > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {ratio}")
+    if ratio > MAX_RATIO:
+        raise ValueError(f"image size {width}x{height}: aspect ratio {ratio:g} exceeds the model's limit of "
+                         f"{MAX_RATIO} (smart_resize)")
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if at_least_factor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 
 from visionr1.errors import VisionR1Error
 from visionr1.formats import FAMILIES, MAX_PIXELS, MIN_PIXELS
@@ -76,6 +76,11 @@ class RewardConfig:
             raise VisionR1Error(f"switch_step must be a step >= 0, got {self.switch_step}")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise VisionR1Error(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        unused = [f.name for f in fields(self) if f.name in _PRESET_ONLY and getattr(self, f.name) != _default(f)
+                   and _PRESET_ONLY[f.name] != self.preset]
+        if unused:
+            raise VisionR1Error(f"the {self.preset} preset does not use {', '.join(unused)} (an option of the "
+                                f"{_PRESET_ONLY[unused[0]]} preset): remove it or choose that preset")
 
     @property
     def schedule(self) -> Schedule:
@@ -88,3 +93,13 @@ class RewardConfig:
     def help(cls) -> dict[str, str]:
         """Option name -> help string."""
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _default(f):
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+# options that only one preset reads: setting them with the other preset is refused rather than ignored
+_PRESET_ONLY = {**dict.fromkeys(("matcher", "differentiation", "refinement", "switch", "switch_step", "phase1",
+                                 "phase2", "count_reward"), "paper"),
+                **dict.fromkeys(("adaptive", "adaptive_step"), "official")}

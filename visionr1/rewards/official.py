@@ -3,8 +3,10 @@
 Reproduced behaviour, quirks included: integer truncation of coordinates, a regex fallback with exact
 spacing, GIoU instead of IoU, the mean over the min(M, N) assigned pairs (extra boxes cost nothing),
 L1 + label + GIoU matching cost, float32 arithmetic, a format reward inverted for samples without ground
-truth, and an optional hard threshold switch at step 1500. Where the released code would crash (a sample
-without ground truth but with predicted boxes), recall and precision are 0.
+truth, and an optional hard threshold switch at step 1500. Where the released code would crash, the reward
+stays defined: a sample without ground truth but with predicted boxes gets recall and precision 0; a box with a
+coordinate beyond float32 range is dropped; a box so large that its float32 area overflows gets GIoU -1 and
+the highest matching cost (the released code fails there with "matrix contains invalid numeric entries").
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from visionr1.rewards.terms import RewardTerms
 _REGEX = re.compile(r'\{"bbox_2d": \[(\d{1,3}|1000), (\d{1,3}|1000), (\d{1,3}|1000), (\d{1,3}|1000)\], '
                     r'"label": "([^"]+)"\}')
 _FENCES = re.compile(r"```json\n|\n```")
+_F32_MAX = float(np.finfo(np.float32).max)  # coordinates beyond float32 cannot enter the released float32 code
+_F32_MIN = -_F32_MAX
 
 
 def _parse_json(text: str):
@@ -55,7 +59,7 @@ def extract(completion: str) -> list[tuple[list[int], str | None]]:
                     b = [int(c) for c in bbox]
                 except (TypeError, ValueError, OverflowError):
                     continue
-                if b[0] < b[2] and b[1] < b[3]:
+                if _F32_MIN <= b[0] < b[2] <= _F32_MAX and _F32_MIN <= b[1] < b[3] <= _F32_MAX:
                     out.append((b, item.get("label")))
     if not out:
         for *coords, label in _REGEX.findall(completion):
@@ -118,8 +122,12 @@ def score_official(completion: str, gt_boxes: np.ndarray, gt_labels: Sequence[st
         gt32 = gt_boxes.astype(np.float32)
         keys = [lab.strip().lower() if isinstance(lab, str) else None for _, lab in dt]
         same = np.array([[k is not None and k == g.lower() for g in gt_labels] for k in keys])
-        giou = giou_matrix(pred, gt32)
-        cost = (l1_matrix(pred, gt32) + np.where(same, np.float32(-1), np.float32(0))) - giou
+        with np.errstate(over="ignore", invalid="ignore"):
+            giou = giou_matrix(pred, gt32)
+            cost = (l1_matrix(pred, gt32) + np.where(same, np.float32(-1), np.float32(0))) - giou
+        if not np.isfinite(cost).all():  # float32 overflow of huge boxes: they match last, with GIoU -1
+            giou = np.nan_to_num(giou, nan=-1.0, posinf=-1.0, neginf=-1.0)
+            cost = np.nan_to_num(cost, nan=_F32_MAX, posinf=_F32_MAX, neginf=_F32_MAX)
         rows, cols = linear_sum_assignment(cost)
         g = giou[rows, cols]
         tp = _squash(g, t, t).sum(dtype=np.float32)

@@ -4,7 +4,6 @@ its ``instances.json``; images in COCO ``train2014/``. One expression per senten
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +12,17 @@ from visionr1.data import layouts
 from visionr1.data.sources.base import Expressions, Issues, offsets_of, require_file
 from visionr1.data.sources.coco_format import read_coco_json
 from visionr1.errors import VisionR1Error
+from visionr1.io import load_pickle
 
 
 def _load_refs(path: Path) -> list[dict]:
-    try:
-        if path.suffix == ".json":
+    if path.suffix != ".json":  # Python 2 pickles of plain data; a pickle naming any global is refused
+        refs = load_pickle(path)
+    else:
+        try:
             refs = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            with open(path, "rb") as f:  # the released pickles were written by Python 2
-                refs = pickle.load(f, encoding="latin1")  # the user's own annotation file
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise VisionR1Error(f"{path}: cannot read referring expressions ({exc})") from None
+        except (OSError, ValueError) as exc:
+            raise VisionR1Error(f"{path}: cannot read referring expressions ({exc})") from None
     if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
         raise VisionR1Error(f"{path}: expected a list of refs (dicts with ref_id, ann_id, image_id, sentences)")
     return refs
