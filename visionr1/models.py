@@ -50,6 +50,8 @@ def check_model(path: str, family: str, loader: str | None = None) -> None:
 
     if Path(path).exists() and not (Path(path) / "config.json").is_file():
         raise VisionR1Error(f"model path {path} has no config.json (not a Hugging Face checkpoint folder)")
+    if Path(path).is_dir():
+        check_weights(Path(path))
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -60,6 +62,40 @@ def check_model(path: str, family: str, loader: str | None = None) -> None:
     if config.model_type not in FAMILY_MODEL_TYPES.get(family, ()):
         raise VisionR1Error(f"'{path}' is a '{config.model_type}' model but the family is '{family}' (expects "
                             f"{' or '.join(FAMILY_MODEL_TYPES.get(family, ('?',)))}); set --family to match")
+
+
+def _readable(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise VisionR1Error(f"cannot read the weights {path}: {exc.strerror or exc}") from None
+
+
+def check_weights(folder: Path) -> None:
+    """A checkpoint folder holds readable weights: ``model.safetensors``, a ``model.safetensors.index.json`` whose
+    shards all exist, or ``pytorch_model.bin``."""
+    import json
+
+    single = [folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()]
+    if single:
+        _readable(single[0])
+        return
+    index = folder / "model.safetensors.index.json"
+    if not index.is_file():
+        raise VisionR1Error(f"model folder {folder} has no weights (model.safetensors, model.safetensors.index.json "
+                            "or pytorch_model.bin)")
+    try:
+        shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VisionR1Error(f"{index}: not a readable weight index ({type(exc).__name__}: {exc})") from None
+    if not shards or not all(isinstance(s, str) for s in shards):
+        raise VisionR1Error(f"{index}: its weight_map names no shard files")
+    missing = [s for s in shards if not (folder / s).is_file()]
+    if missing:
+        raise VisionR1Error(f"{index} names {len(missing)} missing shard(s): {', '.join(missing[:4])}")
+    for shard in shards:
+        _readable(folder / shard)
 
 
 def check_attention(attn_implementation: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -71,17 +72,19 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
     from accelerate import PartialState
 
     from visionr1.errors import VisionR1Error
-    from visionr1.eval.backends import BACKENDS, make_backend
+    from visionr1.eval.backends import BACKENDS
     from visionr1.eval.benchmarks import DEFAULT_PROTOCOL, default_sets, make_sets
     from visionr1.eval.metrics import EVALUATORS, SCORE_POLICIES
     from visionr1.eval.modes import DEFAULTS, check_mode
-    from visionr1.eval.report import reference_lines, report_table
-    from visionr1.eval.runner import answer, claim_run, model_fingerprint, score
     from visionr1.formats import FAMILIES
+    from visionr1.formats.resize import check_pixel_limits
+    from visionr1.io import lock_dir
 
     check_mode(opts.mode, opts.family, benchmark)
-    released, defaults = opts.mode == "released", DEFAULTS[opts.mode]
-    min_pixels, max_pixels = opts.min_pixels or defaults.min_pixels, opts.max_pixels or defaults.max_pixels
+    defaults = DEFAULTS[opts.mode]
+    min_pixels = defaults.min_pixels if opts.min_pixels is None else opts.min_pixels
+    max_pixels = defaults.max_pixels if opts.max_pixels is None else opts.max_pixels
+    check_pixel_limits(min_pixels, max_pixels)
     batch_size, evaluator = opts.batch_size or defaults.batch_size, opts.evaluator or defaults.evaluator
     protocol = opts.protocol or DEFAULT_PROTOCOL[benchmark]
     if "sets" in data:
@@ -101,11 +104,24 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
     sets = make_sets(benchmark, data, opts.family, protocol, opts.limit, opts.mode)
     if opts.out.exists() and not opts.out.is_dir():
         raise VisionR1Error(f"--out {opts.out} is a file")
-    opts.out.mkdir(parents=True, exist_ok=True)
     import torch
 
     # without an accelerator, accelerate only sees a multi-process launch when told to run on the CPU (gloo)
     state = PartialState(cpu=not torch.accelerator.is_available())
+    # the main process locks --out: a second evaluation into it stops at once instead of answering everything twice
+    with lock_dir(opts.out) if state.is_main_process else contextlib.nullcontext():
+        _answer_and_score(benchmark, opts, data, sets, state, protocol, min_pixels, max_pixels, batch_size,
+                          evaluator)
+
+
+def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list, state, protocol: str,
+                      min_pixels: int, max_pixels: int, batch_size: int, evaluator: str) -> None:
+    """The part of ``_run`` that writes into ``--out``: claim it, answer, score, report."""
+    from visionr1.eval.backends import make_backend
+    from visionr1.eval.report import reference_lines, report_table
+    from visionr1.eval.runner import answer, claim_run, model_fingerprint, score
+
+    released = opts.mode == "released"
     model = opts.model or "(oracle)"
     claim_run(opts.out, {"model": str(Path(model).resolve()) if Path(model).is_dir() else model,
                          "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
@@ -133,6 +149,9 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
             "data": data}
     report = score(benchmark, sets, opts.out, meta, opts.score_policy, evaluator)
     console.out.print(report_table(report))
+    for name, m in report["sets"].items():
+        for reason, n in m.get("skipped", {}).items():
+            console.out.print(f"{name}: skipped {n} {reason}")
     for line in reference_lines(report):
         console.out.print(line)
     console.out.print(f"mode {opts.mode}: {len(report['differences'])} difference(s) from the released evaluation "
@@ -230,12 +249,17 @@ def qa_cmd(opts: QAOptions,
     from visionr1.eval.modes import DEFAULTS
     from visionr1.eval.qa import PAPER_QA, run_qa
     from visionr1.eval.report import report_table
+    from visionr1.formats.resize import check_pixel_limits
 
     if opts.model is None:
         raise VisionR1Error("eval qa needs --model")
     if opts.backend not in ("hf", "vllm"):
         raise VisionR1Error(f"eval qa answers with the hf or vllm backend, not '{opts.backend}'")
     names = [n for part in [benchmarks or "", *(more or [])] for n in part.replace(",", " ").split()]
+    pixels = DEFAULTS["default"]
+    min_pixels = pixels.min_pixels if opts.min_pixels is None else opts.min_pixels
+    max_pixels = pixels.max_pixels if opts.max_pixels is None else opts.max_pixels
+    check_pixel_limits(min_pixels, max_pixels)
     if engine == "visionr1":
         from visionr1.models import check_model
 
@@ -244,10 +268,9 @@ def qa_cmd(opts: QAOptions,
 
     state = PartialState(cpu=not torch.accelerator.is_available())
     lmu = lmu_data or Path.home() / "LMUData"
-    pixels = DEFAULTS["default"]
     report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
-                    engine=engine, family=opts.family, backend=opts.backend,
-                    min_pixels=opts.min_pixels or pixels.min_pixels, max_pixels=opts.max_pixels or pixels.max_pixels,
+                    engine=engine, family=opts.family, backend=opts.backend, min_pixels=min_pixels,
+                    max_pixels=max_pixels,
                     max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
                     limit=opts.limit, device=state.device, is_main=state.is_main_process)
     if report:

@@ -22,14 +22,17 @@ def _image(path: str, pre_resize: bool = False):
     the released evaluation: RGBA composed over white, then resized (PIL's default filter) to ``vl_utils_size``."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        if not pre_resize:
-            return im.convert("RGB")
-        if im.mode == "RGBA":
-            rgb = Image.new("RGB", im.size, (255, 255, 255))
-            rgb.paste(im, mask=im.split()[3])
-        else:
-            rgb = im.convert("RGB")
+    try:
+        with Image.open(path) as im:
+            if not pre_resize:
+                return im.convert("RGB")
+            if im.mode == "RGBA":
+                rgb = Image.new("RGB", im.size, (255, 255, 255))
+                rgb.paste(im, mask=im.split()[3])
+            else:
+                rgb = im.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:  # corrupt past the header (``sets.check_images`` read that)
+        raise VisionR1Error(f"cannot decode image {path}: {exc}") from None
     h, w = vl_utils_size(rgb.height, rgb.width)
     return rgb.resize((w, h))
 

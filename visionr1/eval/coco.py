@@ -15,4 +15,5 @@ def coco_sets(root: Path, family: str, *, protocol: str = "all", limit: int | No
     ann = Path(root) / layouts.coco_annotation(SPLIT)
     if not ann.is_file():
         raise missing_files_error([ann], f"<data-root>/{layouts.coco_annotation(SPLIT)} and <data-root>/{SPLIT}/")
-    return [box_set(f"coco/{SPLIT}", read_json(ann), Path(root) / SPLIT, family, protocol, limit, mode)]
+    return [box_set(f"coco/{SPLIT}", read_json(ann), Path(root) / SPLIT, family, protocol, limit, mode,
+                    ann)]

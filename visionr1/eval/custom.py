@@ -13,4 +13,4 @@ def custom_sets(annotations: Path, image_dir: Path, family: str, *, protocol: st
     if missing:
         raise missing_files_error(missing, "--annotations <instances.json> --data-root <image folder>")
     return [box_set(name or f"custom/{Path(annotations).stem}", read_json(Path(annotations)), Path(image_dir),
-                    family, protocol, limit, mode)]
+                    family, protocol, limit, mode, Path(annotations))]

@@ -25,4 +25,4 @@ def odinw_sets(root: Path, names: Sequence[str], family: str, *, protocol: str =
                                            "odinw layout; pistols and boggleBoards: <set>/export/"
                                            "val_annotations_without_background.json)")
     return [box_set(f"odinw/{s.name}", read_json(Path(root) / s.annotation(SPLIT)), Path(root) / s.image_dir(SPLIT),
-                    family, protocol, limit, mode) for s in specs]
+                    family, protocol, limit, mode, Path(root) / s.annotation(SPLIT)) for s in specs]

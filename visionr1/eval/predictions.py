@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import IO
@@ -16,23 +17,27 @@ class PredictionStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.skipped = 0
 
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.jsonl"))
 
     def read(self) -> dict[str, dict]:
-        """Every complete record, by query id (the first one wins; a line cut off by a kill is ignored)."""
+        """Every complete, well-formed record, by query id (the first one wins). A line cut off by a kill, and a
+        line that is not a record (not UTF-8 or JSON, no ``qid``, mistyped boxes or labels) are skipped and
+        counted in ``self.skipped``: their queries are unanswered, so a run answers them again."""
         out: dict[str, dict] = {}
+        self.skipped = 0
         for part in self.parts():
-            with open(part, encoding="utf-8") as f:
+            with open(part, "rb") as f:
                 for line in f:
-                    if not line.endswith("\n"):
+                    if not line.endswith(b"\n"):
                         break  # the last line of a killed writer
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    out.setdefault(rec["qid"], rec)
+                    rec = _record(line)
+                    if rec is None:
+                        self.skipped += 1
+                    else:
+                        out.setdefault(rec["qid"], rec)
         return out
 
     def writer(self, rank: int) -> IO[str]:
@@ -44,6 +49,28 @@ class PredictionStore:
                 with open(path, "r+b") as f:
                     f.truncate(data.rfind(b"\n") + 1)
         return open(path, "a", encoding="utf-8")
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _record(line: bytes) -> dict | None:
+    """The prediction record of one line, or None when it is not one (see ``PredictionStore.read``)."""
+    try:
+        rec = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(rec, dict) or not isinstance(rec.get("qid"), str) or not isinstance(rec.get("raw"), str):
+        return None
+    boxes, labels = rec.get("boxes"), rec.get("labels")
+    if not isinstance(boxes, list) or not isinstance(labels, list) or len(boxes) != len(labels):
+        return None
+    if not all(isinstance(b, list) and len(b) == 4 and all(map(_number, b)) for b in boxes):
+        return None
+    if not all(isinstance(x, str) for x in labels) or not isinstance(rec.get("template_ok"), bool):
+        return None
+    return rec
 
 
 def write_records(f: IO[str], records: list[dict]) -> None:

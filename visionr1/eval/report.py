@@ -129,9 +129,24 @@ def load_report(path: Path) -> dict:
     if not p.is_file():
         raise VisionR1Error(f"no report at {p} (run `visionr1 eval ...` first)")
     try:
-        return json.loads(p.read_text())
+        report = json.loads(p.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise VisionR1Error(f"cannot read {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise VisionR1Error(f"{p}: not UTF-8 text (byte {exc.start}): not a visionr1 report") from None
     except json.JSONDecodeError as exc:
         raise VisionR1Error(f"{p}:{exc.lineno}: malformed report ({exc.msg})") from None
+    if not isinstance(report, dict):
+        raise VisionR1Error(f"{p}: a JSON {type(report).__name__}, not a visionr1 report")
+    for key, kind in (("kind", str), ("benchmark", str), ("sets", dict)):
+        if not isinstance(report.get(key), kind):
+            raise VisionR1Error(f"{p}: key '{key}' is missing or not a {kind.__name__}: not a visionr1 report")
+    if report["kind"] not in ("boxes", "rec"):
+        raise VisionR1Error(f"{p}: unknown report kind {report['kind']!r} (boxes or rec)")
+    if not all(isinstance(m, dict) for m in report["sets"].values()) or not isinstance(report.get("average"),
+                                                                                      (dict, type(None))):
+        raise VisionR1Error(f"{p}: 'sets' and 'average' must hold metrics objects: not a visionr1 report")
+    return report
 
 
 def incompatibilities(reports: list[dict], names: list[str]) -> list[str]:

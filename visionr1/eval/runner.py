@@ -122,10 +122,14 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
 
     results = {}
     for es in sets:
-        records = prediction_store(out, es.name).read()
+        store = prediction_store(out, es.name)
+        records = store.read()
+        skipped = {**es.skipped, **({"unreadable prediction lines (their queries were answered again)":
+                                     store.skipped} if store.skipped else {})}
         results[es.name] = {**(rec_metrics(es, records) if kind == "rec"
                                else box_metrics(es, records, score_policy, evaluator, mode, geometry)),
-                            **mean_reward(es, records, family, **pixels, pre_resize=mode == "released")}
+                            **mean_reward(es, records, family, **pixels, pre_resize=mode == "released"),
+                            **({"skipped": skipped} if skipped else {})}
     keys = ("Acc@0.5", "reward") if kind == "rec" else ("mAP", "AP50", "AP75", "AR100", "reward")
     average = None
     if len(results) > 1:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
 from visionr1.eval.modes import released_category_prompt
+from visionr1.formats.resize import MAX_RATIO
 
 PROTOCOLS = ("single+pos", "all")
 
@@ -32,13 +35,15 @@ class Query:
 @dataclass
 class EvalSet:
     """A set to evaluate: ``kind`` is ``boxes`` (COCO metrics against ``coco``, a COCO-format document) or
-    ``rec`` (Acc@0.5 against each query's single target)."""
+    ``rec`` (Acc@0.5 against each query's single target). ``skipped``: what was left out, by reason (counted in
+    the report)."""
 
     name: str
     kind: str
     queries: list[Query]
     coco: dict | None = None
     categories: dict[int, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def missing_files_error(missing: list[Path], layout: str) -> VisionR1Error:
@@ -48,21 +53,109 @@ def missing_files_error(missing: list[Path], layout: str) -> VisionR1Error:
                          f"(expected layout: {layout})")
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> object:
+    """The JSON document of ``path``; a folder, an unreadable file, non-UTF-8 bytes or malformed JSON is a one-line
+    error naming the file (and line)."""
+    if path.is_dir():
+        raise VisionR1Error(f"{path} is a folder, not a JSON file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise VisionR1Error(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise VisionR1Error(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise VisionR1Error(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
 
 
-def box_set(name: str, doc: dict, image_dir: Path, family: str, protocol: str, limit: int | None,
-            mode: str = "default") -> EvalSet:
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _list(doc: dict, key: str, where: str) -> list[dict]:
+    items = doc.get(key, [])
+    if not isinstance(items, list):
+        raise VisionR1Error(f"{where}: '{key}' is a {type(items).__name__}, not a list")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise VisionR1Error(f"{where}: {key}[{i}] is a {type(item).__name__}, not an object")
+    return items
+
+
+def check_coco(doc: object, where: str) -> tuple[dict, dict[str, int]]:
+    """A COCO-format document ready to score, and what was skipped (by reason). Malformed entries are one-line
+    errors naming ``where`` and the key (``images[3].width``): a document that is not an object or has no images,
+    categories without an integer id and a name, duplicate category or image ids, images without an integer id,
+    a file name or positive finite sizes, annotations without a 4-number finite bbox or with an unknown image or
+    category id. Images whose aspect ratio the model cannot take and boxes without area are counted skips."""
+    if not isinstance(doc, dict):
+        raise VisionR1Error(f"{where}: a JSON {type(doc).__name__}, not a COCO document (an object with images, "
+                            "annotations and categories)")
+    cats, images, anns = (_list(doc, k, where) for k in ("categories", "images", "annotations"))
+    if not images:
+        raise VisionR1Error(f"{where}: no images (nothing to evaluate)")
+    if not cats:
+        raise VisionR1Error(f"{where}: no categories")
+    names: dict[int, str] = {}
+    for i, c in enumerate(cats):
+        if not _int(c.get("id")) or not isinstance(c.get("name"), str) or not c["name"].strip():
+            raise VisionR1Error(f"{where}: categories[{i}] needs an integer 'id' and a non-empty 'name'")
+        if c["id"] in names:
+            raise VisionR1Error(f"{where}: categories[{i}]: duplicate category id {c['id']}")
+        names[c["id"]] = c["name"]
+    skipped: Counter[str] = Counter()
+    seen: dict[int, int] = {}
+    kept_images = []
+    for i, im in enumerate(images):
+        if not _int(im.get("id")):
+            raise VisionR1Error(f"{where}: images[{i}].id must be an integer, got {im.get('id')!r}")
+        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
+            raise VisionR1Error(f"{where}: images[{i}].file_name must be a non-empty string")
+        for key in ("width", "height"):
+            v = im.get(key)
+            if not _finite(v) or v <= 0 or v != int(v):
+                raise VisionR1Error(f"{where}: images[{i}].{key} must be a positive integer, got {v!r}")
+        if im["id"] in seen:
+            raise VisionR1Error(f"{where}: images[{i}]: duplicate image id {im['id']} (also images[{seen[im['id']]}])")
+        seen[im["id"]] = i
+        if max(im["width"], im["height"]) / min(im["width"], im["height"]) > MAX_RATIO:
+            skipped[f"images with an aspect ratio over {MAX_RATIO} (the model cannot take them)"] += 1
+            continue
+        kept_images.append({**im, "width": int(im["width"]), "height": int(im["height"])})
+    kept_ids = {im["id"] for im in kept_images}
+    kept_anns = []
+    for i, a in enumerate(anns):
+        box = a.get("bbox")
+        if not isinstance(box, list) or len(box) != 4 or not all(_finite(v) for v in box):
+            raise VisionR1Error(f"{where}: annotations[{i}].bbox must be 4 finite numbers [x, y, w, h], got "
+                                f"{json.dumps(box)[:80]}")
+        for key, known in (("image_id", seen), ("category_id", names)):
+            if a.get(key) not in known or not _int(a.get(key)):
+                raise VisionR1Error(f"{where}: annotations[{i}].{key} {a.get(key)!r} is not among the file's "
+                                    f"{key.split('_')[0]} ids")
+        if a["image_id"] not in kept_ids:
+            continue
+        if box[2] <= 0 or box[3] <= 0:
+            skipped["boxes without area (width or height <= 0)"] += 1
+            continue
+        kept_anns.append(a)
+    return {**doc, "images": kept_images, "annotations": kept_anns, "categories": cats}, dict(skipped)
+
+
+def box_set(name: str, doc: object, image_dir: Path, family: str, protocol: str, limit: int | None,
+            mode: str = "default", source: Path | None = None) -> EvalSet:
     """Queries of a COCO-format document. ``all``: one query per image naming every category (detection
     template, categories in id order; released mode: the released evaluation's prompt, see
     ``released_category_prompt``); ``single+pos``: one query per (image, category present in its ground truth)
-    with the grounding template."""
+    with the grounding template. ``doc`` (read from ``source``) is checked by ``check_coco``; images are checked
+    by ``check_images``."""
     if protocol not in PROTOCOLS:
         raise VisionR1Error(f"unknown protocol '{protocol}' (choose from {', '.join(PROTOCOLS)})")
+    doc, skipped = check_coco(doc, str(source or name))
     templates = load_templates(family)
     cats = sorted(doc.get("categories", []), key=lambda c: c["id"])
     names = {c["id"]: c["name"] for c in cats}
@@ -73,9 +166,6 @@ def box_set(name: str, doc: dict, image_dir: Path, family: str, protocol: str, l
     for a in doc.get("annotations", []):
         if a.get("iscrowd", 0):
             continue
-        if a["category_id"] not in names:
-            raise VisionR1Error(f"{name}: annotation {a.get('id')} has category_id {a['category_id']}, which is not "
-                                "among the file's categories")
         x, y, w, h = a["bbox"]
         boxes.setdefault(a["image_id"], []).append((a["category_id"], (x, y, x + w, y + h)))
     queries = []
@@ -96,4 +186,28 @@ def box_set(name: str, doc: dict, image_dir: Path, family: str, protocol: str, l
     missing = sorted({Path(q.image) for q in queries if not Path(q.image).is_file()})
     if missing:
         raise missing_files_error(missing, f"images of {name} under {image_dir}")
-    return EvalSet(name, "boxes", queries, doc, names)
+    unreadable = check_images(queries)
+    if unreadable:
+        skipped["unreadable images (empty, corrupt, not an image, over the decompression-bomb limit, or another "
+                "size than the annotation)"] = len(unreadable)
+        queries = [q for q in queries if q.image not in unreadable]
+    return EvalSet(name, "boxes", queries, doc, names, skipped)
+
+
+def check_images(queries: list[Query]) -> set[str]:
+    """The images of ``queries`` that cannot be answered: PIL cannot identify them (empty, text, corrupt header),
+    they exceed PIL's decompression-bomb limit, or their size is not the annotated one. Only headers are read;
+    a file corrupt past its header is a one-line error when the model reads it (``backends.load_image``)."""
+    from PIL import Image, UnidentifiedImageError
+
+    bad: set[str] = set()
+    sizes = {q.image: (q.width, q.height) for q in queries}
+    for path, size in sizes.items():
+        try:
+            with Image.open(path) as im:
+                ok = im.size == size
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+            ok = False
+        if not ok:
+            bad.add(path)
+    return bad

@@ -27,6 +27,17 @@ def check_size(width, height, what: str = "image") -> tuple[int, int]:
 VL_UTILS_PIXELS = (4 * 28 * 28, 16384 * 28 * 28)
 
 
+def check_pixel_limits(min_pixels: int, max_pixels: int) -> None:
+    """``--min-pixels`` / ``--max-pixels`` a processor can use: positive, min not above max."""
+    from visionr1.errors import VisionR1Error
+
+    for name, v in (("min-pixels", min_pixels), ("max-pixels", max_pixels)):
+        if v < 1:
+            raise VisionR1Error(f"option --{name} must be positive, got {v}")
+    if min_pixels > max_pixels:
+        raise VisionR1Error(f"option --min-pixels ({min_pixels}) is larger than --max-pixels ({max_pixels})")
+
+
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MIN_PIXELS,
                  max_pixels: int = MAX_PIXELS, *, at_least_factor: bool = False) -> tuple[int, int]:
     """``(height, width)`` of the model input: both multiples of ``factor`` (at least ``factor``), area within

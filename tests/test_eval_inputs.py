@@ -1,0 +1,339 @@
+"""Bad inputs of ``visionr1 eval`` and ``eval compare`` (issue 15): each is one ``error:`` line naming the file
+(exit 2, nothing written to ``--out``) or a skip counted in the report. Every input is generated here."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from visionr1.io import lock_dir
+
+SIZES = ((64, 48), (48, 64), (80, 40))
+
+
+def make_set(root: Path) -> tuple[Path, Path, dict]:
+    """Three images, two categories, a box per image: the annotations file, the image folder and the document."""
+    images = root / "images"
+    images.mkdir(parents=True)
+    doc = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"}]}
+    for i, (w, h) in enumerate(SIZES):
+        Image.new("RGB", (w, h), (40 * i, 90, 200)).save(images / f"{i}.png")
+        doc["images"].append({"id": i + 1, "file_name": f"{i}.png", "width": w, "height": h})
+        doc["annotations"].append({"id": i + 1, "image_id": i + 1, "category_id": 1 + i % 2,
+                                   "bbox": [4.0, 5.0, w / 2, h / 2]})
+    ann = root / "instances.json"
+    ann.write_text(json.dumps(doc))
+    return ann, images, doc
+
+
+def run_eval(ann: Path, images: Path, out: Path, *extra: object) -> int:
+    return run_cli("eval", "custom", "--data-root", images, "--annotations", ann, "--out", out, "--backend", "oracle",
+                   *extra)
+
+
+def one_error(capsys, *names: object) -> str:
+    """The single stderr line: an ``error:`` naming every one of ``names``."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert all(str(n) in lines[0] for n in names), lines[0]
+    return lines[0]
+
+
+def nothing_written(out: Path) -> bool:
+    return not out.exists() or not any(out.rglob("*"))
+
+
+def report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture
+def custom(tmp_path):
+    return make_set(tmp_path / "set")
+
+
+# ------------------------------------------------------------------ annotation files
+
+
+def _edit(doc: dict, path: str, value: object) -> dict:
+    """``doc`` with ``path`` (``images.0.width``) set to ``value`` (``...`` removes the key)."""
+    doc = json.loads(json.dumps(doc))
+    *parents, last = path.split(".")
+    node = doc
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if value is ...:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return doc
+
+
+@pytest.mark.parametrize("path,value,key", [
+    ("annotations.0.bbox", ..., "annotations[0].bbox"),
+    ("annotations.1.bbox", [1, 2, 3], "annotations[1].bbox"),
+    ("annotations.1.bbox", ["1", "2", "3", "4"], "annotations[1].bbox"),
+    ("annotations.2.bbox", [1, 2, float("nan"), 4], "annotations[2].bbox"),
+    ("annotations.0.category_id", 7, "annotations[0].category_id"),
+    ("annotations.0.image_id", 99, "annotations[0].image_id"),
+    ("images.1.width", ..., "images[1].width"),
+    ("images.1.width", 0, "images[1].width"),
+    ("images.2.height", float("nan"), "images[2].height"),
+    ("images.2.id", 1, "images[2]: duplicate image id 1"),
+    ("images.0.file_name", None, "images[0].file_name"),
+    ("categories.1.id", 1, "categories[1]: duplicate category id"),
+    ("images", [], "no images"),
+])
+def test_malformed_annotations_are_one_line(custom, tmp_path, capsys, path, value, key):
+    ann, images, doc = custom
+    ann.write_text(json.dumps(_edit(doc, path, value)))
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out) == 2
+    one_error(capsys, ann, key)
+    assert nothing_written(out)
+
+
+@pytest.mark.parametrize("content,what", [(b"[]", "a JSON list"), (b"{}", "no images"),
+                                          (b'{"images": 5}', "'images' is a int"), (b"\xff\xfe{}", "not UTF-8"),
+                                          (b"", "malformed JSON"), (b'{"images": [', "malformed JSON")])
+def test_annotation_documents_of_the_wrong_shape(custom, tmp_path, capsys, content, what):
+    ann, images, _ = custom
+    ann.write_bytes(content)
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out) == 2
+    one_error(capsys, ann, what)
+    assert nothing_written(out)
+
+
+def test_annotations_path_is_a_folder(custom, tmp_path, capsys):
+    _, images, _ = custom
+    assert run_eval(images, images, tmp_path / "out") == 2
+    one_error(capsys, images, "is a folder")
+    assert nothing_written(tmp_path / "out")
+
+
+def test_degenerate_boxes_and_extreme_images_are_counted_skips(custom, tmp_path, capsys):
+    ann, images, doc = custom
+    doc = _edit(_edit(doc, "annotations.0.bbox", [4, 5, 0, 10]), "annotations.1.bbox", [4, 5, 10, -3])
+    Image.new("RGB", (201 * 2, 2)).save(images / "thin.png")
+    doc["images"].append({"id": 9, "file_name": "thin.png", "width": 402, "height": 2})
+    ann.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out) == 0
+    m = report(out)["sets"]["custom/instances"]
+    assert m["skipped"] == {"boxes without area (width or height <= 0)": 2,
+                            "images with an aspect ratio over 200 (the model cannot take them)": 1}
+    assert m["mAP"] == 100.0  # the one box left is found; the skipped ones are not scored as misses
+    assert "skipped 2 boxes without area" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ images
+
+
+def _bomb(path: Path) -> None:
+    """A PNG whose header claims 30000 x 30000 pixels (over twice PIL's decompression-bomb limit)."""
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)))
+
+
+def test_unreadable_images_are_counted_skips(custom, tmp_path, capsys):
+    ann, images, doc = custom
+    (images / "0.png").write_bytes(b"")
+    (images / "1.png").write_text("not an image\n")
+    _bomb(images / "2.png")
+    Image.new("RGB", (64, 48)).save(images / "3.png")
+    Image.new("RGB", (50, 50)).save(images / "4.png")  # annotated as 64 x 48
+    doc["images"] += [{"id": 4, "file_name": "3.png", "width": 64, "height": 48},
+                      {"id": 5, "file_name": "4.png", "width": 64, "height": 48}]
+    doc["annotations"] += [{"id": 4, "image_id": 4, "category_id": 1, "bbox": [1, 1, 20, 20]},
+                           {"id": 5, "image_id": 5, "category_id": 1, "bbox": [1, 1, 20, 20]}]
+    ann.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out) == 0
+    m = report(out)["sets"]["custom/instances"]
+    assert list(m["skipped"].values()) == [4] and m["images"] == 1 and m["mAP"] == 100.0
+    assert "skipped 4 unreadable images" in capsys.readouterr().out
+
+
+def test_an_image_corrupt_past_its_header_is_one_line(custom, tmp_path):
+    from visionr1.errors import VisionR1Error
+    from visionr1.eval.backends import _image
+
+    _, images, _ = custom
+    data = (images / "0.png").read_bytes()
+    (images / "0.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(VisionR1Error, match=f"cannot decode image {images / '0.png'}"):
+        _image(str(images / "0.png"))
+
+
+# ------------------------------------------------------------------ resume files
+
+
+@pytest.mark.parametrize("bad", [b'{"boxes": [], "labels": []}\n', b"[1, 2]\n", b"\xff\xfe oops\n",
+                                 b'{"qid": "custom/instances:1", "raw": "", "boxes": [["a", 1, 2, 3]], '
+                                 b'"labels": ["circle"], "template_ok": true}\n'])
+def test_corrupt_resume_lines_are_answered_again(custom, tmp_path, capsys, bad):
+    """A line of a predictions file that is not a record is skipped and counted; its query is answered again."""
+    ann, images, _ = custom
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out) == 0
+    part = out / "predictions" / "custom_instances" / "part-0.jsonl"
+    lines = part.read_bytes().splitlines(keepends=True)
+    part.write_bytes(bad + b"".join(lines[1:]))
+    capsys.readouterr()
+    assert run_eval(ann, images, out) == 0
+    m = report(out)["sets"]["custom/instances"]
+    assert m["skipped"] == {"unreadable prediction lines (their queries were answered again)": 1}
+    assert m["queries"] == 3 and m["mAP"] == 100.0
+    assert len(part.read_bytes().splitlines()) == 4
+
+
+# ------------------------------------------------------------------ options and output folders
+
+
+@pytest.mark.parametrize("extra,what", [(["--min-pixels", "0"], "--min-pixels must be positive"),
+                                        (["--min-pixels", "5000", "--max-pixels", "4000"], "larger than"),
+                                        (["--max-pixels", "-1"], "--max-pixels must be positive")])
+def test_pixel_limits_are_refused_before_answering(custom, tmp_path, capsys, extra, what):
+    ann, images, _ = custom
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out, *extra) == 2
+    one_error(capsys, what)
+    assert nothing_written(out)
+
+
+def test_a_second_eval_into_the_same_out_is_refused(custom, tmp_path, capsys):
+    ann, images, _ = custom
+    out = tmp_path / "out"
+    with lock_dir(out):  # what a running evaluation holds
+        assert run_eval(ann, images, out) == 2
+        one_error(capsys, out, "in use by another visionr1 run")
+    assert nothing_written(out)
+    assert run_eval(ann, images, out) == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_is_one_line(custom, tmp_path, capsys):
+    ann, images, _ = custom
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        assert run_eval(ann, images, out) == 2
+        one_error(capsys, out)
+    finally:
+        out.chmod(0o700)
+
+
+# ------------------------------------------------------------------ model folders
+
+
+def _model(tiny_model_dir: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for p in tiny_model_dir.iterdir():
+        if p.is_file():
+            (dest / p.name).write_bytes(p.read_bytes())
+    return dest
+
+
+def test_model_folder_without_weights(custom, tiny_model_dir, tmp_path, capsys):
+    ann, images, _ = custom
+    model = _model(tiny_model_dir, tmp_path / "model")
+    shards = sorted(model.glob("model-*.safetensors"))
+    assert shards and (model / "model.safetensors.index.json").is_file()
+    shards[0].unlink()
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out, "--backend", "hf", "--model", model) == 2
+    one_error(capsys, "model.safetensors.index.json", shards[0].name)
+    (model / "model.safetensors.index.json").unlink()
+    assert run_eval(ann, images, out, "--backend", "hf", "--model", model) == 2
+    one_error(capsys, model, "has no weights")
+    assert nothing_written(out)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_weights(custom, tiny_model_dir, tmp_path, capsys):
+    ann, images, _ = custom
+    model = _model(tiny_model_dir, tmp_path / "model")
+    shard = sorted(model.glob("model-*.safetensors"))[0]
+    shard.chmod(0)
+    assert run_eval(ann, images, tmp_path / "out", "--backend", "hf", "--model", model) == 2
+    one_error(capsys, shard, "cannot read the weights")
+
+
+# ------------------------------------------------------------------ eval compare
+
+
+@pytest.mark.parametrize("content,what", [(b"[1]", "a JSON list"), (b"{}", "key 'kind'"),
+                                          (b"\xff\xfe", "not UTF-8"),
+                                          (b'{"kind": "boxes", "benchmark": "x", "sets": {"a": 1}}', "'sets'")])
+def test_compare_refuses_what_is_not_a_report(custom, tmp_path, capsys, content, what):
+    ann, images, _ = custom
+    good = tmp_path / "good"
+    assert run_eval(ann, images, good) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    capsys.readouterr()
+    assert run_cli("eval", "compare", good, bad) == 2
+    one_error(capsys, bad, what)
+
+
+# ------------------------------------------------------------------ fuzzing: any document is a report or one line
+
+_value = st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.floats(allow_nan=True, allow_infinity=True),
+                   st.text(max_size=4))
+_box = st.one_of(st.lists(st.one_of(st.floats(-10, 100), _value), min_size=0, max_size=5), _value)
+
+
+def _image_entry(i: int):
+    w, h = SIZES[i]
+    return st.fixed_dictionaries({}, optional={"id": st.one_of(st.just(i + 1), _value),
+                                               "file_name": st.one_of(st.just(f"{i}.png"), _value),
+                                               "width": st.one_of(st.just(w), _value),
+                                               "height": st.one_of(st.just(h), _value)})
+
+
+_doc = st.one_of(
+    _value, st.lists(_value, max_size=2),
+    st.fixed_dictionaries({}, optional={
+        "images": st.one_of(st.tuples(*[_image_entry(i) for i in range(3)]).map(list), _value),
+        "categories": st.one_of(st.lists(st.fixed_dictionaries({}, optional={
+            "id": st.one_of(st.integers(0, 3), _value), "name": st.one_of(st.sampled_from(["circle", "square"]),
+                                                                           _value)}), max_size=3), _value),
+        "annotations": st.one_of(st.lists(st.fixed_dictionaries({}, optional={
+            "image_id": st.one_of(st.integers(0, 4), _value), "category_id": st.one_of(st.integers(0, 3), _value),
+            "bbox": _box, "iscrowd": st.sampled_from([0, 1])}), max_size=4), _value)}))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=_doc)
+def test_fuzzed_annotation_documents(tmp_path_factory, capsys, doc):
+    """Any COCO-format document gives a report or one error line naming the file, never a traceback."""
+    root = tmp_path_factory.mktemp("fuzz")
+    ann, images, _ = make_set(root)
+    ann.write_text(json.dumps(doc, allow_nan=True))
+    out = root / "out"
+    code = run_eval(ann, images, out)
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {ann}"), lines
+        assert nothing_written(out)
+    else:
+        for m in report(out)["sets"].values():
+            assert m["mAP"] is None or (math.isfinite(m["mAP"]) and 0 <= m["mAP"] <= 100)
