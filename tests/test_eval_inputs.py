@@ -90,6 +90,7 @@ def _edit(doc: dict, path: str, value: object) -> dict:
     ("annotations.0.image_id", 99, "annotations[0].image_id"),
     ("images.1.width", ..., "images[1].width"),
     ("images.1.width", 0, "images[1].width"),
+    ("images.1.width", 1e300, "images[1].width"),
     ("images.2.height", float("nan"), "images[2].height"),
     ("images.2.id", 1, "images[2]: duplicate image id 1"),
     ("images.0.file_name", None, "images[0].file_name"),
@@ -280,7 +281,9 @@ def test_unreadable_weights(custom, tiny_model_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("content,what", [(b"[1]", "a JSON list"), (b"{}", "key 'kind'"),
                                           (b"\xff\xfe", "not UTF-8"),
-                                          (b'{"kind": "boxes", "benchmark": "x", "sets": {"a": 1}}', "'sets'")])
+                                          (b'{"kind": "boxes", "benchmark": "x", "sets": {"a": 1}}', "'sets'"),
+                                          (b'{"kind": "boxes", "benchmark": "x", "sets": {"a": {"mAP": "1"}}}',
+                                           "mAP of 'a'")])
 def test_compare_refuses_what_is_not_a_report(custom, tmp_path, capsys, content, what):
     ann, images, _ = custom
     good = tmp_path / "good"

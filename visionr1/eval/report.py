@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from rich.table import Table
@@ -141,11 +142,16 @@ def load_report(path: Path) -> dict:
     for key, kind in (("kind", str), ("benchmark", str), ("sets", dict)):
         if not isinstance(report.get(key), kind):
             raise VisionR1Error(f"{p}: key '{key}' is missing or not a {kind.__name__}: not a visionr1 report")
-    if report["kind"] not in ("boxes", "rec"):
-        raise VisionR1Error(f"{p}: unknown report kind {report['kind']!r} (boxes or rec)")
+    if report["kind"] not in SUMMARY_METRIC:
+        raise VisionR1Error(f"{p}: unknown report kind {report['kind']!r} ({', '.join(SUMMARY_METRIC)})")
     if not all(isinstance(m, dict) for m in report["sets"].values()) or not isinstance(report.get("average"),
                                                                                       (dict, type(None))):
         raise VisionR1Error(f"{p}: 'sets' and 'average' must hold metrics objects: not a visionr1 report")
+    metric = SUMMARY_METRIC[report["kind"]]
+    for name, m in [*report["sets"].items(), ("average", report.get("average") or {})]:
+        v = m.get(metric)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)):
+            raise VisionR1Error(f"{p}: {metric} of '{name}' is {v!r}, not a number")
     return report
 
 

@@ -14,6 +14,7 @@ from visionr1.eval.modes import released_category_prompt
 from visionr1.formats.resize import MAX_RATIO
 
 PROTOCOLS = ("single+pos", "all")
+MAX_SIDE = 1 << 20  # the largest image side an annotation may give (the reward lines' limit too)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,9 @@ def check_coco(doc: object, where: str) -> tuple[dict, dict[str, int]]:
             raise VisionR1Error(f"{where}: images[{i}].file_name must be a non-empty string")
         for key in ("width", "height"):
             v = im.get(key)
-            if not _finite(v) or v <= 0 or v != int(v):
-                raise VisionR1Error(f"{where}: images[{i}].{key} must be a positive integer, got {v!r}")
+            if not _finite(v) or not 0 < v <= MAX_SIDE or v != int(v):
+                raise VisionR1Error(f"{where}: images[{i}].{key} must be a whole number of pixels in [1, {MAX_SIDE}], "
+                                    f"got {v!r}")
         if im["id"] in seen:
             raise VisionR1Error(f"{where}: images[{i}]: duplicate image id {im['id']} (also images[{seen[im['id']]}])")
         seen[im["id"]] = i
