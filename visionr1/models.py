@@ -50,8 +50,6 @@ def check_model(path: str, family: str, loader: str | None = None) -> None:
 
     if Path(path).exists() and not (Path(path) / "config.json").is_file():
         raise VisionR1Error(f"model path {path} has no config.json (not a Hugging Face checkpoint folder)")
-    if Path(path).is_dir():
-        check_weights(Path(path))
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -62,6 +60,8 @@ def check_model(path: str, family: str, loader: str | None = None) -> None:
     if config.model_type not in FAMILY_MODEL_TYPES.get(family, ()):
         raise VisionR1Error(f"'{path}' is a '{config.model_type}' model but the family is '{family}' (expects "
                             f"{' or '.join(FAMILY_MODEL_TYPES.get(family, ('?',)))}); set --family to match")
+    if Path(path).is_dir():
+        check_weights(Path(path))
 
 
 def _readable(path: Path) -> None:
