@@ -4,8 +4,10 @@ written) or a counted skip (issue 15). All inputs are generated here."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
+import uuid
 import zlib
 from pathlib import Path
 
@@ -155,3 +157,37 @@ def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny
     assert a_file.read_text() == "keep me\n"
     assert grpo(mix, a_file / "o") == 2  # cannot be created: its parent is a file
     assert f"cannot create output directory {a_file / 'o'}" in _one_line(capsys)
+
+
+# ------------------------------------------------------------------ review
+
+
+@pytest.fixture(scope="module")
+def fo(tmp_path_factory):
+    """FiftyOne on a database of its own (as in test_review.py); its datasets are deleted afterwards."""
+    os.environ["FIFTYONE_DATABASE_NAME"] = f"visionr1-test-{uuid.uuid4().hex[:12]}"
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(tmp_path_factory.mktemp("fiftyone-db"))
+    from visionr1.review.db import import_fiftyone
+
+    fo = import_fiftyone()
+    yield fo
+    for name in fo.list_datasets():
+        fo.delete_dataset(name)
+
+
+def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_path, capsys):
+    mix = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", mix, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 0
+    image = Path(load_mix(mix)[0]["image"])
+    image.write_text("not an image\n")
+    capsys.readouterr()
+    assert run_cli("review", "data", mix, "--name", "vr1-text-image") == 2
+    err = capsys.readouterr().err  # the progress display shares stderr
+    assert "Traceback" not in err and [x for x in err.splitlines() if x.startswith("error:")] == [
+        f"error: {image}: not a readable image"]
+    assert "vr1-text-image" not in fo.list_datasets()
+
+
+def test_review_app_refuses_a_port_out_of_range(capsys):
+    assert run_cli("review", "app", "any", "--port", "70000") == 2
+    assert "--port 70000 is not a TCP port (1-65535)" in _one_line(capsys)
