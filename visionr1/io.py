@@ -33,13 +33,13 @@ def _clear(folder: Path) -> None:
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
-def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | None = None,
+def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | tuple[str, ...] | None = None,
                        marker_text: str | None = None) -> Path:
     """Create ``path`` (or reuse it) and check that it is a writable directory.
 
-    A non-empty directory is only reused with ``force``; and then only if it contains ``marker`` (holding
-    ``marker_text`` when given): proof that it is an earlier output of the same command, in which case its
-    contents are removed.
+    A non-empty directory is only reused with ``force``; and then only if it contains ``marker`` (one of them,
+    for a tuple; holding ``marker_text`` when given): proof that it is an earlier output of the same command, in
+    which case its contents are removed.
     """
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
@@ -52,10 +52,11 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | N
     if entries:
         if not force:
             raise VisionR1Error(f"output directory {out} is not empty (use --force to replace an earlier output)")
-        if marker is None or not (out / marker).is_file() or (
-                marker_text is not None and marker_text not in (out / marker).read_text(errors="replace")):
-            raise VisionR1Error(
-                f"refusing to clear {out}: it has no {marker or 'marker file'}, so it is not an earlier output")
+        markers = (marker,) if isinstance(marker, str) else marker or ()
+        if not any((out / m).is_file() and (marker_text is None or marker_text in (out / m).read_text(
+                errors="replace")) for m in markers):
+            raise VisionR1Error(f"refusing to clear {out}: it has no {' or '.join(markers) or 'marker file'}, so it "
+                                "is not an earlier output")
         _clear(out)
     probe = out / ".probe"
     try:

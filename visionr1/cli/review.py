@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from visionr1.cli import console
+from visionr1.errors import VisionR1Error
 
 app = typer.Typer(help="Look at predictions and training data in FiftyOne (needs the 'review' extra).",
                   no_args_is_help=True, rich_markup_mode="markdown")
@@ -87,12 +88,14 @@ def data_cmd(mix_dir: Annotated[Path, typer.Argument(help="Output folder of `vis
 
 @app.command("app")
 def app_cmd(name: Annotated[str, typer.Argument(help="Dataset name (see `visionr1 review eval` / `data`).")],
-            port: Annotated[int, typer.Option(help="Port of the App server.")] = 5151,
+            port: Annotated[int, typer.Option(help="Port of the App server (1-65535).")] = 5151,
             address: Annotated[str, typer.Option(help="Address to serve on (0.0.0.0 for every interface).")]
             = "127.0.0.1") -> None:
     """Serve the FiftyOne App with the dataset and print its URL; Ctrl-C stops it."""
     from visionr1.review.app import dataset_url, launch
 
+    if not 1 <= port <= 65535:
+        raise VisionR1Error(f"--port {port} is not a TCP port (1-65535)")
     session = launch(name, port, address)
     host = "localhost" if address in ("127.0.0.1", "0.0.0.0") else address
     console.out.print(f"FiftyOne App: {dataset_url(host, port, name)} (from another machine: ssh -N -L "

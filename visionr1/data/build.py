@@ -16,9 +16,10 @@ from visionr1.data.recipe import SOURCES, Recipe
 from visionr1.data.sampling import SourceReport, detection_samples, grounding_samples, rec_samples, renderer
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
-from visionr1.io import prepare_output_dir, sha256_file, write_json
+from visionr1.io import output_dir, sha256_file, write_json
 
 MANIFEST = "manifest.json"
+BUILD_MARKER = ".visionr1-data-build"  # written first: a build killed before its manifest can still be --force'd
 DATASET_DIR = "dataset"
 PARQUET = "data.parquet"
 OFFICIAL_PARQUET = "official.parquet"
@@ -139,54 +140,55 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
     for k, v in given.items():
         if not v.is_dir():
             raise VisionR1Error(f"{ROOT_OPTIONS[k]} {v} is not a directory")
-    out = prepare_output_dir(out, force=force, marker=MANIFEST)
-    synthetic = not given
-    if synthetic:
-        step("writing the synthetic world")
-        given = synthetic_roots(out / "world", recipe)
-    missing = [n for n in recipe.sources if n not in given and recipe.sources[n].count]
-    if "refcoco" in recipe.sources and "coco" not in given and "refcoco" in given:
-        missing.append("coco (RefCOCO images are COCO train2014 images)")
-    if missing:
-        raise VisionR1Error(f"recipe '{recipe.name}' needs " + ", ".join(
-            f"{ROOT_OPTIONS.get(m, '--coco-root')} ({m})" for m in missing))
+    with output_dir(out, force=force, marker=(MANIFEST, BUILD_MARKER)) as out:  # cleared if the build fails
+        (out / BUILD_MARKER).write_text("visionr1 data build\n")
+        synthetic = not given
+        if synthetic:
+            step("writing the synthetic world")
+            given = synthetic_roots(out / "world", recipe)
+        missing = [n for n in recipe.sources if n not in given and recipe.sources[n].count]
+        if "refcoco" in recipe.sources and "coco" not in given and "refcoco" in given:
+            missing.append("coco (RefCOCO images are COCO train2014 images)")
+        if missing:
+            raise VisionR1Error(f"recipe '{recipe.name}' needs " + ", ".join(
+                f"{ROOT_OPTIONS.get(m, '--coco-root')} ({m})" for m in missing))
 
-    rows, reports, files = [], [], []
-    for name, spec in recipe.sources.items():
-        if not spec.count:
-            continue
-        step(f"{name}: reading and sampling {spec.count} {spec.task} samples")
-        r, report, f = _source_rows(name, recipe, given, family, allow_short, check_images)
-        rows += r
-        reports.append(report)
-        files += f
-    order = np.random.default_rng([recipe.seed, len(SOURCES)]).permutation(len(rows))
-    rows = [rows[i] for i in order]
+        rows, reports, files = [], [], []
+        for name, spec in recipe.sources.items():
+            if not spec.count:
+                continue
+            step(f"{name}: reading and sampling {spec.count} {spec.task} samples")
+            r, report, f = _source_rows(name, recipe, given, family, allow_short, check_images)
+            rows += r
+            reports.append(report)
+            files += f
+        order = np.random.default_rng([recipe.seed, len(SOURCES)]).permutation(len(rows))
+        rows = [rows[i] for i in order]
 
-    step(f"writing {len(rows)} samples")
-    ds = to_dataset(rows, embed_images)
-    ds.save_to_disk(str(out / DATASET_DIR))
-    ds.to_parquet(str(out / PARQUET))
-    if export == "official":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        step(f"writing {len(rows)} samples")
+        ds = to_dataset(rows, embed_images)
+        ds.save_to_disk(str(out / DATASET_DIR))
+        ds.to_parquet(str(out / PARQUET))
+        if export == "official":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(official_rows(rows)), out / OFFICIAL_PARQUET)
-    step("checksums")
-    positives = [r for r in rows if not r["negative"]]
-    manifest = {
-        "created_by": "visionr1 data build", "visionr1": __version__, "recipe": recipe.to_dict(),
-        "recipe_file": recipe.path, "seed": recipe.seed, "family": family, "synthetic_world": synthetic,
-        "roots": {k: str(v) for k, v in sorted(given.items())}, "rows": len(rows), "fingerprint": ds._fingerprint,
-        "hard_ratio": (sum(r["difficulty"] == "hard" for r in positives) / len(positives)) if positives else None,
-        "negatives": len(rows) - len(positives), "allow_short": allow_short, "embed_images": embed_images,
-        "export": export, "sources": {r.source: r.to_dict() for r in reports},
-        "inputs": {str(f): sha256_file(f) for f in dict.fromkeys(files)},
-        "versions": _versions(), "files": {"dataset": DATASET_DIR, "parquet": PARQUET,
-                                           **({"official": OFFICIAL_PARQUET} if export else {})},
-    }
-    write_json(out / MANIFEST, manifest, indent=2)
-    return BuildResult(out, len(rows), ds._fingerprint, reports, manifest)
+            pq.write_table(pa.Table.from_pylist(official_rows(rows)), out / OFFICIAL_PARQUET)
+        step("checksums")
+        positives = [r for r in rows if not r["negative"]]
+        manifest = {
+            "created_by": "visionr1 data build", "visionr1": __version__, "recipe": recipe.to_dict(),
+            "recipe_file": recipe.path, "seed": recipe.seed, "family": family, "synthetic_world": synthetic,
+            "roots": {k: str(v) for k, v in sorted(given.items())}, "rows": len(rows), "fingerprint": ds._fingerprint,
+            "hard_ratio": (sum(r["difficulty"] == "hard" for r in positives) / len(positives)) if positives else None,
+            "negatives": len(rows) - len(positives), "allow_short": allow_short, "embed_images": embed_images,
+            "export": export, "sources": {r.source: r.to_dict() for r in reports},
+            "inputs": {str(f): sha256_file(f) for f in dict.fromkeys(files)},
+            "versions": _versions(), "files": {"dataset": DATASET_DIR, "parquet": PARQUET,
+                                               **({"official": OFFICIAL_PARQUET} if export else {})},
+        }
+        write_json(out / MANIFEST, manifest, indent=2)
+        return BuildResult(out, len(rows), ds._fingerprint, reports, manifest)
 
 
 def _versions() -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from visionr1.eval.metrics import LabelLookup, reward_terms, score_of
 from visionr1.eval.report import load_report
 from visionr1.eval.runner import prediction_store
 from visionr1.eval.sets import Query
+from visionr1.images import check_image
 from visionr1.review.db import import_fiftyone
 from visionr1.review.failures import FAILURE_MODES, failure_modes
 
@@ -115,21 +117,36 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
                             for k in ("format", "recall", "precision", "total")}}
         if advance:
             advance(1)
-    dataset = fo.Dataset(name or f"visionr1-eval-{fields[0]}", overwrite=True, persistent=True)
-    dataset.add_samples(samples, progress=False)
-    for field in fields:
-        if dataset.has_field(field):
-            key = f"{field}_eval"
-            dataset.evaluate_detections(field, gt_field="gt", eval_key=key, iou=0.5, progress=False)
-            summary["runs"][field].update({k: int(dataset.sum(f"{key}_{k}")) for k in ("tp", "fp", "fn")})
-        if advance:
-            advance(1)
-    dataset.info = {"created_by": "visionr1 review eval", "runs": {f: str(r) for f, r in zip(fields, runs,
-                                                                                            strict=True)},
-                    "note": HEADLINE_NOTE}
-    dataset.save()
+    with _new_dataset(fo, name or f"visionr1-eval-{fields[0]}", samples) as dataset:
+        for field in fields:
+            if dataset.has_field(field):
+                key = f"{field}_eval"
+                dataset.evaluate_detections(field, gt_field="gt", eval_key=key, iou=0.5, progress=False)
+                summary["runs"][field].update({k: int(dataset.sum(f"{key}_{k}")) for k in ("tp", "fp", "fn")})
+            if advance:
+                advance(1)
+        dataset.info = {"created_by": "visionr1 review eval", "runs": {f: str(r) for f, r in zip(fields, runs,
+                                                                                                strict=True)},
+                        "note": HEADLINE_NOTE}
+        dataset.save()
     summary["dataset"] = dataset.name
     return dataset, summary
+
+
+@contextmanager
+def _new_dataset(fo, name: str, samples: list):
+    """A persistent FiftyOne dataset ``name`` (replacing one of that name) holding ``samples``, whose images
+    are checked first (one line naming a file that is not a usable image); if anything fails before the block
+    ends, the dataset is deleted, so no partial dataset is left."""
+    for path in dict.fromkeys(s.filepath for s in samples):
+        check_image(path)
+    dataset = fo.Dataset(name, overwrite=True, persistent=True)
+    try:
+        dataset.add_samples(samples, progress=False)
+        yield dataset
+    except BaseException:
+        dataset.delete()
+        raise
 
 
 def _image_path(row: dict, mix: Path) -> str:
@@ -174,11 +191,10 @@ def review_data(mix: Path, name: str | None = None, limit: int | None = None, ad
             tags=[row["task"], row["difficulty"], *(["negative"] if row["negative"] else [])]))
         if advance:
             advance(1)
-    dataset = fo.Dataset(name or f"visionr1-data-{field_name(Path(mix).resolve().name, set())}", overwrite=True,
-                         persistent=True)
-    dataset.add_samples(samples, progress=False)
-    dataset.info = {"created_by": "visionr1 review data", "mix": str(mix)}
-    dataset.save()
+    with _new_dataset(fo, name or f"visionr1-data-{field_name(Path(mix).resolve().name, set())}",
+                      samples) as dataset:
+        dataset.info = {"created_by": "visionr1 review data", "mix": str(mix)}
+        dataset.save()
     summary = {"dataset": dataset.name, "samples": len(samples),
                "task": dict(Counter(s["task"] for s in samples)),
                "difficulty": dict(Counter(s["difficulty"] for s in samples)),

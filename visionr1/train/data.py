@@ -28,6 +28,9 @@ def load_dataset_dir(path: Path, family: str):
     if not (folder / "dataset_info.json").is_file() and not (folder / "state.json").is_file():
         raise VisionR1Error(f"{path} is not a dataset folder (expected a `visionr1 data build` output or a "
                             "datasets.save_to_disk folder)")
+    state = folder / "state.json"
+    if state.is_file() and json.loads(state.read_text()).get("_data_files") == []:
+        raise VisionR1Error(f"{path} holds no samples")  # datasets cannot load a folder without data files
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_from_disk(str(folder))

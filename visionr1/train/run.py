@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from visionr1.errors import VisionR1Error
@@ -66,12 +67,19 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     from visionr1.train.model import peft_config, with_pixel_limits
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VisionR1Error(f"output path {out} exists and is not a directory")
     resume_from = _resume_arg(resume, out)
     check_model(model_path, config.family, config.model_loader)
     mix = load_dataset_dir(data, config.family)
     if out.exists() and any(out.iterdir()) and resume_from is None and not (out / RUN_CONFIG).is_file():
         raise VisionR1Error(f"output folder {out} is not empty and holds no earlier run")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VisionR1Error(f"cannot create output directory {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise VisionR1Error(f"output directory {out} is not writable")
     if getattr(config, "use_vllm", False) and not config.model_loader:  # vLLM reads the processor from the folder
         model_path = with_pixel_limits(model_path, config.family, config.min_pixels, config.max_pixels,
                                        out / "vllm-model")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,11 +86,6 @@ def require_file(path: Path, what: str, layout: str) -> Path:
     if not path.is_file():
         raise VisionR1Error(f"{what} not found: {path} (expected layout: {layout})")
     return path
-
-
-def existing(paths: list[str]) -> np.ndarray:
-    """Which files exist (one stat each)."""
-    return np.fromiter(map(os.path.isfile, paths), dtype=bool, count=len(paths))
 
 
 def clean_boxes(xyxy: np.ndarray, width: np.ndarray, height: np.ndarray,

@@ -15,8 +15,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from visionr1.data.sources.base import AnnotatedImages, Issues, clean_boxes, existing, offsets_of
+from visionr1.data.sources.base import AnnotatedImages, Issues, clean_boxes, offsets_of
 from visionr1.errors import VisionR1Error
+from visionr1.images import usable_images
 
 
 class _Image(msgspec.Struct, gc=False):
@@ -83,8 +84,32 @@ def decode_json(path: Path, type_: Any) -> Any:
         raise VisionR1Error(f"{where}: malformed JSON: {str(exc).split(' (byte')[0]}") from None
 
 
-def _column(items: list, name: str) -> np.ndarray:
-    return np.fromiter(map(attrgetter(name), items), dtype=np.int64, count=len(items))
+def _ids(path: Path, what: str, values: list[int]) -> np.ndarray:
+    """Integer ids as int64; one beyond 64 bits is a one-line error naming the file."""
+    try:
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    except OverflowError:
+        bad = next(v for v in values if not -2**63 <= v < 2**63)
+        raise VisionR1Error(f"{path}: {what} id {bad} does not fit in 64 bits") from None
+
+
+def _check_categories(path: Path, categories: list[_Category]) -> None:
+    """Category names become prompt text: each must be non-empty, unique and free of commas (the prompt lists
+    categories comma-separated); ids must be unique."""
+    names, ids = set(), set()
+    for c in categories:
+        name = " ".join(c.name.split())
+        if not name:
+            raise VisionR1Error(f"{path}: category id {c.id} has an empty name")
+        if "," in name:
+            raise VisionR1Error(f"{path}: category name '{name}' (id {c.id}) holds a comma, which makes the "
+                                "comma-separated prompt ambiguous; rename it")
+        if name in names:
+            raise VisionR1Error(f"{path}: duplicate category name '{name}'")
+        if c.id in ids:
+            raise VisionR1Error(f"{path}: duplicate category id {c.id}")
+        names.add(name)
+        ids.add(c.id)
 
 
 def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bool = True,
@@ -106,9 +131,10 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         issues.add(f"annotation file read item by item (first problem: {str(exc).split(' - ')[-1]})")
         doc = _Doc(loose.images, loose.categories, _loose_annotations(loose.annotations, issues))
 
-    cat_ids = np.array([c.id for c in doc.categories], dtype=np.int64)
+    _check_categories(path, doc.categories)
+    cat_ids = _ids(path, "category", [c.id for c in doc.categories])
     categories = [c.name for c in doc.categories]
-    image_ids = np.array([im.id for im in doc.images], dtype=np.int64)
+    image_ids = _ids(path, "image", [im.id for im in doc.images])
     widths = np.array([im.width for im in doc.images], dtype=np.float64)
     heights = np.array([im.height for im in doc.images], dtype=np.float64)
     paths = [str(image_dir / im.file_name) for im in doc.images]
@@ -117,12 +143,12 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
     good_size = (widths > 0) & (heights > 0)
     issues.add("image with a non-positive width or height (skipped)", int((~good_size).sum()))
     if check_images:
-        present = existing(paths)
-        issues.add("image file missing (skipped)", int((good_size & ~present).sum()))
-        good_size &= present
+        idx = np.flatnonzero(good_size)
+        good_size[idx] = usable_images([paths[i] for i in idx], widths[idx], heights[idx], image_dir, issues)
 
     anns = doc.annotations
-    a_img, a_cat, ann_ids, crowd = (_column(anns, name) for name in ("image_id", "category_id", "id", "iscrowd"))
+    a_img, a_cat, ann_ids, crowd = (_ids(path, f"annotation {name}", list(map(attrgetter(name), anns)))
+                                    for name in ("image_id", "category_id", "id", "iscrowd"))
     crowd = crowd != 0
     xywh = np.array(list(map(attrgetter("bbox"), anns)), dtype=np.float64).reshape(-1, 4)
     del doc, anns

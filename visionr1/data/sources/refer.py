@@ -14,6 +14,8 @@ from visionr1.data.sources.coco_format import read_coco_json
 from visionr1.errors import VisionR1Error
 from visionr1.io import load_pickle
 
+_REF_KEYS = ("ref_id", "ann_id", "image_id", "split", "sentences")
+
 
 def _load_refs(path: Path) -> list[dict]:
     if path.suffix != ".json":  # Python 2 pickles of plain data; a pickle naming any global is refused
@@ -25,6 +27,12 @@ def _load_refs(path: Path) -> list[dict]:
             raise VisionR1Error(f"{path}: cannot read referring expressions ({exc})") from None
     if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
         raise VisionR1Error(f"{path}: expected a list of refs (dicts with ref_id, ann_id, image_id, sentences)")
+    for i, r in enumerate(refs):
+        missing = [k for k in _REF_KEYS if k not in r]
+        if missing or not isinstance(r["sentences"], list):
+            raise VisionR1Error(f"{path}: ref {i} " + (f"lacks {', '.join(missing)}" if missing else
+                                                       "has no list of sentences")
+                                + f" (each ref needs {', '.join(_REF_KEYS)})")
     return refs
 
 

@@ -13,9 +13,10 @@ import msgspec
 import numpy as np
 
 from visionr1.data import layouts
-from visionr1.data.sources.base import Expressions, Issues, clean_boxes, existing, offsets_of, require_file
+from visionr1.data.sources.base import Expressions, Issues, clean_boxes, offsets_of, require_file
 from visionr1.data.sources.coco_format import decode_json
 from visionr1.errors import VisionR1Error
+from visionr1.images import usable_images
 
 DUPLICATE_IOU = 0.7
 
@@ -120,10 +121,10 @@ def read_vg(root: Path, *, min_targets: int = 1, check_images: bool = True) -> E
             heights.append(height)
     image_arr = np.array(image, dtype=np.int64)
     if check_images and paths:
-        present = existing(paths)
+        present = usable_images(paths, np.array(widths), np.array(heights), root, issues)
         if not present.all():
             keep_expr = present[image_arr]
-            issues.add("expression whose image file is missing (skipped)", int((~keep_expr).sum()))
+            issues.add("expression whose image is unusable (skipped)", int((~keep_expr).sum()))
             new = np.cumsum(present) - 1
             texts = [t for t, k in zip(texts, keep_expr, strict=True) if k]
             keys = [t for t, k in zip(keys, keep_expr, strict=True) if k]

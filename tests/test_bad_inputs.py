@@ -1,0 +1,193 @@
+"""Bad inputs of data build, review and train: each is one ``error:`` line naming the file (exit 2, nothing
+written) or a counted skip (issue 15). All inputs are generated here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_cli
+from PIL import Image
+
+from visionr1.data.build import BUILD_MARKER, load_manifest
+from visionr1.data.stats import load_mix
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` (no pixel data: what a bomb or a wrong-size file
+    looks like to a header check, without allocating it)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def coco_copy(world_dir, tmp_path) -> Path:
+    root = tmp_path / "coco"
+    shutil.copytree(world_dir / "coco" / "annotations", root / "annotations")
+    shutil.copytree(world_dir / "coco" / "train2017", root / "train2017")
+    return root
+
+
+def _recipe(tmp_path: Path, count: int = 4) -> str:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"name": "c", "sources": {"coco": {"task": "detection", "count": count,
+                                                                       "split": "train2017"}}}))
+    return str(path)
+
+
+def _ann(root: Path) -> Path:
+    return root / "annotations" / "instances_train2017.json"
+
+
+# ------------------------------------------------------------------ data build
+
+
+def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
+    ann = _ann(coco_copy)
+    doc = json.loads(ann.read_text())
+    ims, folder = doc["images"], coco_copy / "train2017"
+    (folder / ims[0]["file_name"]).write_bytes(b"")  # zero bytes
+    (folder / ims[1]["file_name"]).write_bytes(bytes(range(256)) * 8)  # corrupt
+    (folder / ims[2]["file_name"]).write_text("not an image\n")  # text
+    outside = tmp_path / "outside.png"
+    Image.new("RGB", (int(ims[3]["width"]), int(ims[3]["height"]))).save(outside)
+    ims[3]["file_name"] = str(outside)  # absolute, outside the image folder
+    (folder / ims[4]["file_name"]).write_bytes(_png_header(10000, 10000))  # real size differs
+    ims[5]["width"], ims[5]["height"] = 20000, 20000  # annotated as what it is: a decompression bomb
+    (folder / ims[5]["file_name"]).write_bytes(_png_header(20000, 20000))
+    ann.write_text(json.dumps(doc))
+    out = tmp_path / "o"
+    assert run_cli("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 0
+    issues = load_manifest(out)["sources"]["coco"]["issues"]
+    assert issues["empty image file (skipped)"] == 1
+    assert issues["not a readable image (skipped)"] == 2
+    assert issues["image path outside the image folder (skipped)"] == 1
+    assert issues["image size differs from the annotation (skipped)"] == 1
+    assert issues["image over the decompression-bomb limit (skipped)"] == 1
+    assert "empty image file (skipped)" in capsys.readouterr().out
+    bad = {str(folder / ims[i]["file_name"]) for i in (0, 1, 2, 4, 5)} | {str(outside)}
+    assert not bad & {r["image"] for r in load_mix(out)}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["categories"][0].update(name=" "), "has an empty name"),
+    (lambda d: d["categories"][0].update(name="red, blue"), "holds a comma"),
+    (lambda d: d["categories"][1].update(name=d["categories"][0]["name"]), "duplicate category name"),
+    (lambda d: d["categories"][1].update(id=d["categories"][0]["id"]), "duplicate category id"),
+    (lambda d: d["images"][0].update(id=2**70), "image id 1180591620717411303424 does not fit in 64 bits"),
+], ids=["empty-name", "comma", "duplicate-name", "duplicate-id", "huge-id"])
+def test_bad_categories_and_ids_are_one_line(coco_copy, tmp_path, capsys, change, message):
+    ann = _ann(coco_copy)
+    doc = json.loads(ann.read_text())
+    change(doc)
+    ann.write_text(json.dumps(doc))
+    out = tmp_path / "o"
+    assert run_cli("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 2
+    err = _one_line(capsys)
+    assert str(ann) in err and message in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_grefcoco_of_the_wrong_shape_is_one_line(world_dir, tmp_path, capsys):
+    refer = tmp_path / "refer"
+    shutil.copytree(world_dir / "refer", refer)
+    grefs = next(refer.glob("grefcoco/grefs*.json"))
+    grefs.write_text(json.dumps([{"expression": "the cat", "image": 1}]))
+    recipe = tmp_path / "g.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "g", "sources": {"refcoco": {
+        "task": "rec", "count": 2, "datasets": ["grefcoco"], "splits": ["train"]}}}))
+    out = tmp_path / "o"
+    assert run_cli("data", "build", "--out", out, "--recipe", recipe, "--refcoco-root", refer, "--coco-root",
+                   world_dir / "coco") == 2
+    err = _one_line(capsys)
+    assert str(grefs) in err and "ref 0 lacks" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_killed_force_rebuild_can_be_forced_again(world_dir, tmp_path):
+    out = tmp_path / "o"
+    args = ("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", world_dir / "coco")
+    assert run_cli(*args) == 0
+    # what a rebuild killed after clearing the folder leaves: the build marker and part of the dataset
+    for p in out.iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    (out / BUILD_MARKER).write_text("visionr1 data build\n")
+    (out / "dataset").mkdir()
+    assert run_cli(*args, "--force") == 0
+    assert load_manifest(out)["rows"] == 4
+
+
+# ------------------------------------------------------------------ train
+
+
+def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny_model_dir, tmp_path, capsys):
+    mix = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", mix, "--recipe", _recipe(tmp_path), "--coco-root",
+                   world_dir / "coco") == 0
+
+    def grpo(data: Path, out: Path) -> int:
+        return run_cli("train", "grpo", "--model", tiny_model_dir, "--data", data, "--out", out, "--max-steps", "1")
+
+    empty = tmp_path / "empty-mix"
+    shutil.copytree(mix, empty)
+    shutil.rmtree(empty / "dataset")
+    load_mix(mix).select([]).save_to_disk(str(empty / "dataset"))
+    assert grpo(empty, tmp_path / "o") == 2
+    assert f"{empty} holds no samples" in _one_line(capsys) and not (tmp_path / "o").exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    assert grpo(mix, a_file) == 2
+    assert f"output path {a_file} exists and is not a directory" in _one_line(capsys)
+    assert a_file.read_text() == "keep me\n"
+    assert grpo(mix, a_file / "o") == 2  # cannot be created: its parent is a file
+    assert f"cannot create output directory {a_file / 'o'}" in _one_line(capsys)
+
+
+# ------------------------------------------------------------------ review
+
+
+@pytest.fixture(scope="module")
+def fo(tmp_path_factory):
+    """FiftyOne on a database of its own (as in test_review.py); its datasets are deleted afterwards."""
+    os.environ["FIFTYONE_DATABASE_NAME"] = f"visionr1-test-{uuid.uuid4().hex[:12]}"
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(tmp_path_factory.mktemp("fiftyone-db"))
+    from visionr1.review.db import import_fiftyone
+
+    fo = import_fiftyone()
+    yield fo
+    for name in fo.list_datasets():
+        fo.delete_dataset(name)
+
+
+def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_path, capsys):
+    mix = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", mix, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 0
+    image = Path(load_mix(mix)[0]["image"])
+    image.write_text("not an image\n")
+    capsys.readouterr()
+    assert run_cli("review", "data", mix, "--name", "vr1-text-image") == 2
+    err = capsys.readouterr().err  # the progress display shares stderr
+    assert "Traceback" not in err and [x for x in err.splitlines() if x.startswith("error:")] == [
+        f"error: {image}: not a readable image"]
+    assert "vr1-text-image" not in fo.list_datasets()
+
+
+def test_review_app_refuses_a_port_out_of_range(capsys):
+    assert run_cli("review", "app", "any", "--port", "70000") == 2
+    assert "--port 70000 is not a TCP port (1-65535)" in _one_line(capsys)
