@@ -93,17 +93,17 @@ def _ids(path: Path, what: str, values: list[int]) -> np.ndarray:
         raise VisionR1Error(f"{path}: {what} id {bad} does not fit in 64 bits") from None
 
 
-def _check_categories(path: Path, categories: list[_Category]) -> None:
-    """Category names become prompt text: each must be non-empty, unique and free of commas (the prompt lists
-    categories comma-separated); ids must be unique."""
+def _check_categories(path: Path, categories: list[_Category], issues: Issues) -> None:
+    """Category names become prompt text: each must be non-empty and unique; ids must be unique. A comma in a
+    name is counted, not refused (real category lists may hold one; only prompts listing several categories,
+    comma-separated, become ambiguous)."""
     names, ids = set(), set()
     for c in categories:
         name = " ".join(c.name.split())
         if not name:
             raise VisionR1Error(f"{path}: category id {c.id} has an empty name")
         if "," in name:
-            raise VisionR1Error(f"{path}: category name '{name}' (id {c.id}) holds a comma, which makes the "
-                                "comma-separated prompt ambiguous; rename it")
+            issues.add("category name holding a comma (kept; a prompt listing it with others is ambiguous)")
         if name in names:
             raise VisionR1Error(f"{path}: duplicate category name '{name}'")
         if c.id in ids:
@@ -131,7 +131,7 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         issues.add(f"annotation file read item by item (first problem: {str(exc).split(' - ')[-1]})")
         doc = _Doc(loose.images, loose.categories, _loose_annotations(loose.annotations, issues))
 
-    _check_categories(path, doc.categories)
+    _check_categories(path, doc.categories, issues)
     cat_ids = _ids(path, "category", [c.id for c in doc.categories])
     categories = [c.name for c in doc.categories]
     image_ids = _ids(path, "image", [im.id for im in doc.images])
