@@ -41,6 +41,23 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def fo(tmp_path_factory):
+    """FiftyOne on one database for the whole session (unique name, data in a temporary folder; the App's
+    subprocesses inherit it); its datasets are deleted afterwards. FiftyOne binds its database when first
+    imported, so every test module must share this one."""
+    import uuid
+
+    os.environ["FIFTYONE_DATABASE_NAME"] = f"visionr1-test-{uuid.uuid4().hex[:12]}"
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(tmp_path_factory.mktemp("fiftyone-db"))
+    from visionr1.review.db import import_fiftyone
+
+    fo = import_fiftyone()
+    yield fo
+    for name in fo.list_datasets():
+        fo.delete_dataset(name)
+
+
 # Property tests explore new examples on every local run; CI replays a fixed, derandomised set so that a
 # submission's result does not depend on luck (a failure found locally is kept as an explicit case).
 settings.register_profile("ci", derandomize=True, print_blob=True)

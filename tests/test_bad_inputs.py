@@ -4,10 +4,8 @@ written) or a counted skip (issue 15). All inputs are generated here."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
-import uuid
 import zlib
 from pathlib import Path
 
@@ -170,19 +168,6 @@ def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny
 
 
 # ------------------------------------------------------------------ review
-
-
-@pytest.fixture(scope="module")
-def fo(tmp_path_factory):
-    """FiftyOne on a database of its own (as in test_review.py); its datasets are deleted afterwards."""
-    os.environ["FIFTYONE_DATABASE_NAME"] = f"visionr1-test-{uuid.uuid4().hex[:12]}"
-    os.environ["FIFTYONE_DATABASE_DIR"] = str(tmp_path_factory.mktemp("fiftyone-db"))
-    from visionr1.review.db import import_fiftyone
-
-    fo = import_fiftyone()
-    yield fo
-    for name in fo.list_datasets():
-        fo.delete_dataset(name)
 
 
 def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_path, capsys):

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("VISIONR1_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 META = {"model": "test", "family": "qwen2.5-vl", "protocol": "all", "decoding": {}, "min_pixels": 3136,
         "max_pixels": 401408, "limit": None}
-
-
-@pytest.fixture(scope="module")
-def fo(tmp_path_factory):
-    """FiftyOne on a database of its own (unique name, data in a temporary folder); its datasets are deleted
-    afterwards."""
-    os.environ["FIFTYONE_DATABASE_NAME"] = f"visionr1-test-{uuid.uuid4().hex[:12]}"
-    os.environ["FIFTYONE_DATABASE_DIR"] = str(tmp_path_factory.mktemp("fiftyone-db"))
-    from visionr1.review.db import import_fiftyone
-
-    fo = import_fiftyone()
-    yield fo
-    for name in fo.list_datasets():
-        fo.delete_dataset(name)
 
 
 # ------------------------------------------------------------------ failure modes

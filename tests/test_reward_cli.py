@@ -205,8 +205,9 @@ def test_lone_surrogates_in_labels_and_completions(tmp_path, capsys):
     assert "\\ud800" in capsys.readouterr().out
     store = PredictionStore(tmp_path / "preds")
     with store.writer(0) as f:
-        write_records(f, [{"qid": "q1", "answer": "\ud800 cat"}])
-    assert store.read()["q1"]["answer"] == "\ud800 cat"
+        write_records(f, [{"qid": "q1", "image_id": 1, "raw": "\ud800 cat", "boxes": [], "labels": [],
+                           "template_ok": False, "content_ok": True}])
+    assert store.read()["q1"]["raw"] == "\ud800 cat"
 
 
 def test_fifo_output_is_streamed_never_replaced(tmp_path):
