@@ -40,7 +40,9 @@ def stage(name: str, args: list[str], results: dict) -> None:
 
 def step_times(out: Path) -> dict:
     """Mean seconds per optimizer step from the run's own log (trainer's train_runtime over the steps)."""
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    from visionr1.train.callbacks import read_metrics
+
+    rows = read_metrics(out / "metrics.jsonl")
     end = next((r for r in reversed(rows) if "train_runtime" in r), {})
     steps = max((r["step"] for r in rows), default=0)
     return {"steps": steps, "train_runtime": end.get("train_runtime"),

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from visionr1.cli import main
 from visionr1.resources import resource_dir
+from visionr1.train.callbacks import read_metrics
 
 MODELS = ("base", "sft", "sft+grpo", "sft+more-sft")
 
@@ -86,7 +87,7 @@ def main_(args: argparse.Namespace) -> dict:
                 times[f"seed{seed}/{name}"] = run(argv)
             results[str(seed)][name] = evaluate(ckpt[name], world, d / "eval" / name.replace("+", "_"),
                                                 args.eval_limit)
-        grpo_log = [json.loads(x) for x in (ckpt["sft+grpo"] / "metrics.jsonl").read_text().splitlines()]
+        grpo_log = read_metrics(ckpt["sft+grpo"] / "metrics.jsonl")
         rewards = [r["reward"] for r in grpo_log if "reward" in r]
         k = max(1, len(rewards) // 4)
         results[str(seed)]["grpo_train_reward"] = {"first_quarter": statistics.mean(rewards[:k]),

@@ -24,6 +24,7 @@ from visionr1.formats import get_adapter
 from visionr1.rewards import RewardConfig, score_batch
 from visionr1.synth.shapes import COLOURS
 from visionr1.synth.world import COCO_SHAPES, make_scene
+from visionr1.train.callbacks import read_metrics
 
 PER_DEVICE = 8  # completions per step (2 prompts x 4 generations)
 
@@ -79,7 +80,7 @@ def main() -> None:
                     "--save-strategy", "no"])
         if code:
             raise SystemExit(f"training failed for N = {n}")
-        logs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        logs = read_metrics(run / "metrics.jsonl")
         logs = [r for r in logs if "step_time" in r][1:]  # the first step includes warm-up
         step = statistics.median(r["step_time"] for r in logs)
         reward = statistics.median(r["reward/seconds"] for r in logs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -80,6 +79,7 @@ def stages(out: Path, scale: Scale) -> list[tuple[str, list[str]]]:
 def summarize(out: Path, seconds: dict[str, float]) -> dict:
     """report.json of the demo: headline metrics per model and benchmark, GRPO reward, stage times."""
     from visionr1.eval.report import load_report
+    from visionr1.train.callbacks import METRICS, read_metrics
 
     results = {}
     for bench in BENCHMARKS:
@@ -91,7 +91,7 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
                           "parse_failures": sum(s["parse_failures"] for s in rep["sets"].values()),
                           "queries": sum(s["queries"] for s in rep["sets"].values())}
         results[bench] = rows
-    logs = [json.loads(line) for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    logs = read_metrics(out / "grpo" / METRICS)
     rewards = [r["reward"] for r in logs if "reward" in r]
     half = max(1, len(rewards) // 2)
     return {"results": results,

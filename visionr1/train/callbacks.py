@@ -11,6 +11,22 @@ METRICS = "metrics.jsonl"
 CURVES = "reward_curves.png"
 
 
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` that are whole (a run killed while logging leaves a partial last
+    line), each a dict with its integer ``step``; [] when there is no file."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    return rows
+
+
 class MetricsFile(TrainerCallback):
     """Append every log record (with its step) to ``<out>/metrics.jsonl``; draw the curves at the end."""
 
@@ -35,14 +51,7 @@ def plot_curves(metrics: Path, out: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = []
-    for line in metrics.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:  # a partial last line of a killed run
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            rows.append(row)
+    rows = read_metrics(metrics)
     keys = [k for k in ("rewards/format/mean", "rewards/recall/mean", "rewards/precision/mean", "reward", "loss")
             if any(k in r for r in rows)]
     if not keys:

@@ -107,16 +107,8 @@ def restore_weights(model, folder: Path) -> None:
 def cut_metrics(path: Path, step: int) -> None:
     """Keep the complete records of ``metrics.jsonl`` up to ``step`` (a resumed run logs the later steps again;
     a run killed while writing leaves a partial last line)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
-            kept.append(line)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    tmp.replace(path)
+    from visionr1.io import write_bytes
+    from visionr1.train.callbacks import read_metrics
+
+    if path.is_file():  # written as MetricsFile writes records
+        write_bytes(path, "".join(json.dumps(r) + "\n" for r in read_metrics(path) if r["step"] <= step).encode())
