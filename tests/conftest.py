@@ -19,6 +19,24 @@ def run_cli(*args: str) -> int:
     return main([str(a) for a in args])
 
 
+def one_error(capsys, *names: object) -> str:
+    """The single stderr line of a refused command: an ``error:`` (no traceback) naming every one of ``names``."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0], lines
+    assert all(str(n) in lines[0] for n in names), (names, lines[0])
+    return lines[0]
+
+
+def coco_recipe(tmp_path: Path, **over) -> str:
+    """A recipe of ``count`` (4) COCO train2017 detection samples, written to ``tmp_path/r.yaml``."""
+    import yaml
+
+    spec = {"task": "detection", "count": 4, "split": "train2017", **over}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"name": "c", "sources": {"coco": spec}}))
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def world_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world")
@@ -32,6 +50,17 @@ def world():
     from visionr1.synth.world import build_world
 
     return build_world(WORLD_SEED, WORLD_IMAGES)
+
+
+@pytest.fixture
+def coco_copy(world_dir, tmp_path) -> Path:
+    """A writable copy of the world's COCO train2017 (annotations and images), for tests that damage it."""
+    import shutil
+
+    root = tmp_path / "coco"
+    shutil.copytree(world_dir / "coco" / "annotations", root / "annotations")
+    shutil.copytree(world_dir / "coco" / "train2017", root / "train2017")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import coco_recipe, one_error, run_cli
 from PIL import Image
 
 from visionr1.data.build import BUILD_MARKER, load_manifest
 from visionr1.data.stats import load_mix
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 def _png_header(width: int, height: int) -> bytes:
@@ -32,21 +26,6 @@ def _png_header(width: int, height: int) -> bytes:
 
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
-
-
-@pytest.fixture
-def coco_copy(world_dir, tmp_path) -> Path:
-    root = tmp_path / "coco"
-    shutil.copytree(world_dir / "coco" / "annotations", root / "annotations")
-    shutil.copytree(world_dir / "coco" / "train2017", root / "train2017")
-    return root
-
-
-def _recipe(tmp_path: Path, count: int = 4) -> str:
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({"name": "c", "sources": {"coco": {"task": "detection", "count": count,
-                                                                       "split": "train2017"}}}))
-    return str(path)
 
 
 def _ann(root: Path) -> Path:
@@ -71,7 +50,7 @@ def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
     (folder / ims[5]["file_name"]).write_bytes(_png_header(20000, 20000))
     ann.write_text(json.dumps(doc))
     out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 0
+    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
     issues = load_manifest(out)["sources"]["coco"]["issues"]
     assert issues["empty image file (skipped)"] == 1
     assert issues["not a readable image (skipped)"] == 2
@@ -95,8 +74,8 @@ def test_bad_categories_and_ids_are_one_line(coco_copy, tmp_path, capsys, change
     change(doc)
     ann.write_text(json.dumps(doc))
     out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 2
-    err = _one_line(capsys)
+    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 2
+    err = one_error(capsys)
     assert str(ann) in err and message in err
     assert not out.exists() or not any(out.iterdir())
 
@@ -107,7 +86,7 @@ def test_a_comma_in_a_category_name_is_counted(coco_copy, tmp_path):
     doc["categories"][0]["name"] = "red, blue"
     ann.write_text(json.dumps(doc))
     out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 0
+    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
     issues = load_manifest(out)["sources"]["coco"]["issues"]
     assert issues["category name holding a comma (kept; a prompt listing it with others is ambiguous)"] == 1
 
@@ -123,14 +102,14 @@ def test_grefcoco_of_the_wrong_shape_is_one_line(world_dir, tmp_path, capsys):
     out = tmp_path / "o"
     assert run_cli("data", "build", "--out", out, "--recipe", recipe, "--refcoco-root", refer, "--coco-root",
                    world_dir / "coco") == 2
-    err = _one_line(capsys)
+    err = one_error(capsys)
     assert str(grefs) in err and "ref 0 lacks" in err
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_killed_force_rebuild_can_be_forced_again(world_dir, tmp_path):
     out = tmp_path / "o"
-    args = ("data", "build", "--out", out, "--recipe", _recipe(tmp_path), "--coco-root", world_dir / "coco")
+    args = ("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", world_dir / "coco")
     assert run_cli(*args) == 0
     # what a rebuild killed after clearing the folder leaves: the build marker and part of the dataset
     for p in out.iterdir():
@@ -146,7 +125,7 @@ def test_a_killed_force_rebuild_can_be_forced_again(world_dir, tmp_path):
 
 def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny_model_dir, tmp_path, capsys):
     mix = tmp_path / "mix"
-    assert run_cli("data", "build", "--out", mix, "--recipe", _recipe(tmp_path), "--coco-root",
+    assert run_cli("data", "build", "--out", mix, "--recipe", coco_recipe(tmp_path), "--coco-root",
                    world_dir / "coco") == 0
 
     def grpo(data: Path, out: Path) -> int:
@@ -157,14 +136,14 @@ def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny
     shutil.rmtree(empty / "dataset")
     load_mix(mix).select([]).save_to_disk(str(empty / "dataset"))
     assert grpo(empty, tmp_path / "o") == 2
-    assert f"{empty} holds no samples" in _one_line(capsys) and not (tmp_path / "o").exists()
+    assert f"{empty} holds no samples" in one_error(capsys) and not (tmp_path / "o").exists()
     a_file = tmp_path / "a-file"
     a_file.write_text("keep me\n")
     assert grpo(mix, a_file) == 2
-    assert f"output path {a_file} exists and is not a directory" in _one_line(capsys)
+    assert f"output path {a_file} exists and is not a directory" in one_error(capsys)
     assert a_file.read_text() == "keep me\n"
     assert grpo(mix, a_file / "o") == 2  # cannot be created: its parent is a file
-    assert f"cannot create output directory {a_file / 'o'}" in _one_line(capsys)
+    assert f"cannot create output directory {a_file / 'o'}" in one_error(capsys)
 
 
 # ------------------------------------------------------------------ review
@@ -172,7 +151,7 @@ def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny
 
 def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_path, capsys):
     mix = tmp_path / "mix"
-    assert run_cli("data", "build", "--out", mix, "--recipe", _recipe(tmp_path), "--coco-root", coco_copy) == 0
+    assert run_cli("data", "build", "--out", mix, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
     image = Path(load_mix(mix)[0]["image"])
     image.write_text("not an image\n")
     capsys.readouterr()
@@ -185,4 +164,4 @@ def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_pa
 
 def test_review_app_refuses_a_port_out_of_range(capsys):
     assert run_cli("review", "app", "any", "--port", "70000") == 2
-    assert "--port 70000 is not a TCP port (1-65535)" in _one_line(capsys)
+    assert "--port 70000 is not a TCP port (1-65535)" in one_error(capsys)

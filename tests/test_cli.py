@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from conftest import one_error, run_cli
 
 from visionr1.cli import app
 
@@ -29,39 +29,32 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip().startswith("visionr1 ")
 
 
-def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: "), err
-    assert "\n" not in err and "Traceback" not in err
-    return err
-
-
 def test_world_out_is_a_file(tmp_path, capsys):
     f = tmp_path / "file.txt"
     f.write_text("x")
     assert run_cli("synth", "world", "--out", f, "--images", 2) == 2
-    assert str(f) in _one_line_error(capsys)
+    assert str(f) in one_error(capsys)
 
 
 def test_world_out_under_a_file(tmp_path, capsys):
     f = tmp_path / "file.txt"
     f.write_text("x")
     assert run_cli("synth", "world", "--out", f / "sub", "--images", 2) == 2
-    assert "cannot create" in _one_line_error(capsys)
+    assert "cannot create" in one_error(capsys)
 
 
 def test_world_out_unwritable(capsys):
     # /proc refuses new folders even to root, unlike chmod-protected folders
     assert run_cli("synth", "world", "--out", "/proc/visionr1-world", "--images", 2) == 2
-    assert "/proc/visionr1-world" in _one_line_error(capsys)
+    assert "/proc/visionr1-world" in one_error(capsys)
 
 
 def test_world_refuses_foreign_nonempty_dir(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep me")
     assert run_cli("synth", "world", "--out", tmp_path, "--images", 2) == 2
-    assert "not empty" in _one_line_error(capsys)
+    assert "not empty" in one_error(capsys)
     assert run_cli("synth", "world", "--out", tmp_path, "--images", 2, "--force") == 2
-    assert "refusing to clear" in _one_line_error(capsys)
+    assert "refusing to clear" in one_error(capsys)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
@@ -75,7 +68,7 @@ def test_world_force_replaces_earlier_world(tmp_path, capsys):
 
 def test_tiny_model_unknown_family(tmp_path, capsys):
     assert run_cli("synth", "tiny-model", "--out", tmp_path / "m", "--family", "llava") == 2
-    assert "unknown family 'llava'" in _one_line_error(capsys)
+    assert "unknown family 'llava'" in one_error(capsys)
 
 
 def test_usage_error_exit_code(capsys):

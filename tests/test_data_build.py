@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import coco_recipe, one_error, run_cli
 
 from visionr1.data import layouts
 from visionr1.data.build import build, load_manifest
@@ -220,46 +220,27 @@ def test_default_build_stats_and_show(tmp_path, capsys):
 # ------------------------------------------------------------------ bad input
 
 
-@pytest.fixture
-def coco_copy(world_dir, tmp_path):
-    root = tmp_path / "coco"
-    shutil.copytree(world_dir / "coco" / "annotations", root / "annotations")
-    shutil.copytree(world_dir / "coco" / "train2017", root / "train2017")
-    return root
-
-
-def _coco_recipe(tmp_path, **over) -> str:
-    spec = {"task": "detection", "count": 4, "split": "train2017", **over}
-    return str(write_recipe(tmp_path / "r.yaml", {"name": "c", "sources": {"coco": spec}}))
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
-
-
 def test_missing_root_and_missing_root_option(tmp_path, capsys, world_dir):
     assert run_cli("data", "build", "--out", tmp_path / "o", "--coco-root", tmp_path / "nope") == 2
-    assert "nope" in _one_line(capsys)
+    assert "nope" in one_error(capsys)
     assert run_cli("data", "build", "--out", tmp_path / "o2", "--recipe", "paper-49k", "--coco-root",
                    world_dir / "coco") == 2
-    err = _one_line(capsys)
+    err = one_error(capsys)
     assert "--odinw-root" in err and "--v3det-root" in err and "--vg-root" in err
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert run_cli("data", "build", "--out", tmp_path / "o3", "--recipe", _coco_recipe(tmp_path),
+    assert run_cli("data", "build", "--out", tmp_path / "o3", "--recipe", coco_recipe(tmp_path),
                    "--coco-root", empty) == 2
-    assert "instances_train2017.json" in _one_line(capsys)
+    assert "instances_train2017.json" in one_error(capsys)
 
 
 def test_malformed_json_names_file_and_line(coco_copy, tmp_path, capsys):
     ann = coco_copy / "annotations" / "instances_train2017.json"
     text = ann.read_text()
     ann.write_text(text.replace('"annotations": [', '"annotations": [\n\n,,', 1))
-    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", _coco_recipe(tmp_path),
+    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", coco_recipe(tmp_path),
                    "--coco-root", coco_copy) == 2
-    assert f"{ann}:3: malformed JSON" in _one_line(capsys)
+    assert f"{ann}:3: malformed JSON" in one_error(capsys)
 
 
 def test_bad_boxes_categories_and_images_are_counted(coco_copy, tmp_path, capsys):
@@ -274,7 +255,7 @@ def test_bad_boxes_categories_and_images_are_counted(coco_copy, tmp_path, capsys
     (coco_copy / "train2017" / doc["images"][0]["file_name"]).unlink()  # missing image file
     ann.write_text(json.dumps(doc))
     out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", _coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
+    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
     issues = load_manifest(out)["sources"]["coco"]["issues"]
     assert issues["zero-area or non-finite box (skipped)"] == 1
     assert issues["box outside the image (skipped)"] == 1
@@ -291,10 +272,10 @@ def test_bad_boxes_categories_and_images_are_counted(coco_copy, tmp_path, capsys
 
 
 def test_short_quota_fails_or_is_recorded(world_dir, tmp_path, capsys):
-    recipe = _coco_recipe(tmp_path, count=5000, hard_share=0.5)
+    recipe = coco_recipe(tmp_path, count=5000, hard_share=0.5)
     assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe, "--coco-root",
                    world_dir / "coco") == 2
-    assert "--allow-short" in _one_line(capsys)
+    assert "--allow-short" in one_error(capsys)
     assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe, "--coco-root", world_dir / "coco",
                    "--allow-short") == 0
     m = load_manifest(tmp_path / "o")
@@ -313,7 +294,7 @@ def test_short_quota_fails_or_is_recorded(world_dir, tmp_path, capsys):
 def test_recipe_errors(tmp_path, capsys, doc, message):
     path = write_recipe(tmp_path / "bad.yaml", doc)
     assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", path) == 2
-    assert message in _one_line(capsys)
+    assert message in one_error(capsys)
 
 
 def test_unknown_recipe_name():
@@ -416,8 +397,8 @@ def test_missing_train2014_is_an_error_naming_the_folder(world_dir, tmp_path, ca
     assert run_cli("data", "build", "--out", tmp_path / "mix", "--recipe",
                    write_recipe(tmp_path / "r.yaml", recipe), "--refcoco-root", world_dir / "refer",
                    "--coco-root", coco) == 2
-    assert f"{coco / 'train2014'} is not a folder" in _one_line(capsys)
+    assert f"{coco / 'train2014'} is not a folder" in one_error(capsys)
     assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--coco-root", coco, "--out", tmp_path / "e",
                    "--backend", "oracle") == 2
-    assert f"{coco / 'train2014'} is not a folder" in _one_line(capsys)
+    assert f"{coco / 'train2014'} is not a folder" in one_error(capsys)
     assert not (tmp_path / "e" / "report.json").exists()

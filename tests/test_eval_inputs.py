@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import one_error, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -39,14 +39,6 @@ def make_set(root: Path) -> tuple[Path, Path, dict]:
 def run_eval(ann: Path, images: Path, out: Path, *extra: object) -> int:
     return run_cli("eval", "custom", "--data-root", images, "--annotations", ann, "--out", out, "--backend", "oracle",
                    *extra)
-
-
-def one_error(capsys, *names: object) -> str:
-    """The single stderr line: an ``error:`` naming every one of ``names``."""
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    assert all(str(n) in lines[0] for n in names), lines[0]
-    return lines[0]
 
 
 def nothing_written(out: Path) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import one_error, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -133,14 +133,6 @@ def test_stdin_through_the_console_script():
 
 # ------------------------------------------------------------------ issue 15: bad inputs and outputs
 
-def _one_error(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
-
-
 @pytest.mark.parametrize("options, message", [
     (["--switch", 2], "switch (STEP) must be a fraction"),
     (["--switch", "nan"], "switch (STEP) must be a fraction"),
@@ -157,7 +149,7 @@ def test_out_of_range_and_conflicting_options_are_refused(tmp_path, capsys, opti
     for cmd in ("score", "explain"):
         assert run_cli("reward", cmd, p, "--output" if cmd == "score" else "--line",
                        tmp_path / "out.jsonl" if cmd == "score" else 1, *options) == 2
-        _one_error(capsys, message)
+        one_error(capsys, message)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["in.jsonl"]
 
 
@@ -249,7 +241,7 @@ def test_device_output_is_never_replaced(tmp_path, capsys):
         assert stat.S_ISCHR(os.stat(target).st_mode) and link.is_symlink()
     capsys.readouterr()
     assert run_cli("reward", "score", p, "--output", full) == 2
-    _one_error(capsys, f"cannot write {full}: No space left on device")
+    one_error(capsys, f"cannot write {full}: No space left on device")
     assert stat.S_ISCHR(os.lstat(full).st_mode)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["full", "in.jsonl", "link-to-null", "null"]
 
@@ -269,7 +261,7 @@ def test_full_disk_leaves_nothing_and_the_next_run_recovers(tmp_path, capsys):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert code == 2
-    _one_error(capsys, f"cannot write {out}: File too large")
+    one_error(capsys, f"cannot write {out}: File too large")
     assert out.read_text() == "earlier output\n"  # untouched
     assert sorted(x.name for x in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
     assert run_cli("reward", "score", p, "--output", out) == 0
@@ -286,15 +278,15 @@ def test_read_only_folder_and_a_concurrent_writer(tmp_path, capsys):
     with open(tmp_path / ".out.jsonl.tmp", "wb") as other:  # another run is writing out.jsonl
         fcntl.flock(other, fcntl.LOCK_EX)
         assert run_cli("reward", "score", p, "--output", out) == 2
-        _one_error(capsys, f"{out} is being written by another visionr1 run")
+        one_error(capsys, f"{out} is being written by another visionr1 run")
     assert not out.exists()
     if os.geteuid() != 0:  # root writes anywhere
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o555)
         assert run_cli("reward", "score", p, "--output", ro / "out.jsonl") == 2
-        _one_error(capsys, f"cannot write {ro / 'out.jsonl'}: Permission denied")
+        one_error(capsys, f"cannot write {ro / 'out.jsonl'}: Permission denied")
     assert run_cli("reward", "score", p, "--output", tmp_path / "no" / "such" / "out.jsonl") == 2
-    _one_error(capsys, "No such file or directory")
+    one_error(capsys, "No such file or directory")
 
 
 def test_rescoring_an_output_replaces_its_rewards(tmp_path):
