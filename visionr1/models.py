@@ -72,11 +72,23 @@ def _readable(path: Path) -> None:
         raise VisionR1Error(f"cannot read the weights {path}: {exc.strerror or exc}") from None
 
 
+def index_shards(index: Path) -> list[str]:
+    """The shard files a ``model.safetensors.index.json`` names (sorted, each once); ``VisionR1Error`` for an
+    unreadable index or one naming none."""
+    import json
+
+    try:
+        shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VisionR1Error(f"{index}: not a readable weight index ({type(exc).__name__}: {exc})") from None
+    if not shards or not all(isinstance(s, str) for s in shards):
+        raise VisionR1Error(f"{index}: its weight_map names no shard files")
+    return shards
+
+
 def check_weights(folder: Path) -> None:
     """A checkpoint folder holds readable weights: ``model.safetensors``, a ``model.safetensors.index.json`` whose
     shards all exist, or ``pytorch_model.bin``."""
-    import json
-
     single = [folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()]
     if single:
         _readable(single[0])
@@ -85,12 +97,7 @@ def check_weights(folder: Path) -> None:
     if not index.is_file():
         raise VisionR1Error(f"model folder {folder} has no weights (model.safetensors, model.safetensors.index.json "
                             "or pytorch_model.bin)")
-    try:
-        shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise VisionR1Error(f"{index}: not a readable weight index ({type(exc).__name__}: {exc})") from None
-    if not shards or not all(isinstance(s, str) for s in shards):
-        raise VisionR1Error(f"{index}: its weight_map names no shard files")
+    shards = index_shards(index)
     missing = [s for s in shards if not (folder / s).is_file()]
     if missing:
         raise VisionR1Error(f"{index} names {len(missing)} missing shard(s): {', '.join(missing[:4])}")

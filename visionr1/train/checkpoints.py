@@ -36,13 +36,15 @@ def incomplete(folder: Path) -> str | None:
         return "no readable trainer_state.json"
     if state.get("global_step") != step:
         return f"trainer_state.json is at step {state.get('global_step')}"
+    from visionr1.models import index_shards
+
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         try:
-            shards = set(json.loads(index.read_text())["weight_map"].values())
-        except (OSError, ValueError, KeyError):
+            shards = index_shards(index)
+        except VisionR1Error:
             return "unreadable model.safetensors.index.json"
-        bad = sorted(s for s in shards if not _readable_safetensors(folder / s))
+        bad = [s for s in shards if not _readable_safetensors(folder / s)]
         return f"truncated or missing weight shard {bad[0]}" if bad else None
     for name in ("model.safetensors", "adapter_model.safetensors"):
         if (folder / name).is_file():
@@ -74,12 +76,13 @@ def restore_weights(model, folder: Path) -> None:
     from safetensors import safe_open
     from transformers.core_model_loading import revert_weight_conversion
 
+    from visionr1.models import index_shards
+
     own = model.state_dict()
     by_id = {id(t): k for k, t in own.items()}
     saved_as = {ck: by_id[id(t)] for ck, t in revert_weight_conversion(model, dict(own)).items() if id(t) in by_id}
     index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() \
-        else ["model.safetensors"]
+    files = index_shards(index) if index.is_file() else ["model.safetensors"]
     loaded, unexpected = set(), []
     with torch.no_grad():
         for name in files:
