@@ -384,7 +384,7 @@ def test_bad_options_fail_before_the_model_loads(tmp_path, capsys):
         (["--num-generations", "0"], "--num-generations must be positive"),
         (["--learning-rate", "-1"], "--learning-rate must be positive"),
         (["--max-completion-length", "0"], "--max-completion-length must be positive"),
-        (["--min-pixels", "500000"], "min_pixels (500000) is larger than max_pixels"),
+        (["--min-pixels", "500000"], "--min-pixels (500000) is larger than --max-pixels (401408)"),
         (["--attn-implementation", "flash"], "unknown attn_implementation 'flash'"),
         (["--model-init-kwargs", '{"dtype": "bfloat16"}'], "'dtype' is set by the bf16 option"),
         (["--switch", "2"], "switch"),

@@ -76,8 +76,7 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
     from visionr1.eval.benchmarks import DEFAULT_PROTOCOL, default_sets, make_sets
     from visionr1.eval.metrics import EVALUATORS, SCORE_POLICIES
     from visionr1.eval.modes import DEFAULTS, check_mode
-    from visionr1.formats import FAMILIES
-    from visionr1.formats.resize import check_pixel_limits
+    from visionr1.formats import FAMILIES, check_pixel_limits
     from visionr1.io import lock_dir
 
     check_mode(opts.mode, opts.family, benchmark)
@@ -249,7 +248,7 @@ def qa_cmd(opts: QAOptions,
     from visionr1.eval.modes import DEFAULTS
     from visionr1.eval.qa import PAPER_QA, run_qa
     from visionr1.eval.report import report_table
-    from visionr1.formats.resize import check_pixel_limits
+    from visionr1.formats import check_pixel_limits
 
     if opts.model is None:
         raise VisionR1Error("eval qa needs --model")

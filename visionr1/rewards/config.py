@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 
 from visionr1.errors import VisionR1Error
-from visionr1.formats import FAMILIES, MAX_PIXELS, MIN_PIXELS
+from visionr1.formats import FAMILIES, MAX_PIXELS, MIN_PIXELS, check_pixel_limits
 from visionr1.rewards.matching import MATCHERS
 from visionr1.rewards.schedule import PHASE1, PHASE2, Schedule, Thresholds
 
@@ -74,8 +74,7 @@ class RewardConfig:
             raise VisionR1Error(f"switch (STEP) must be a fraction of the training in [0, 1], got {self.switch}")
         if self.switch_step is not None and self.switch_step < 0:
             raise VisionR1Error(f"switch_step must be a step >= 0, got {self.switch_step}")
-        if not 0 < self.min_pixels <= self.max_pixels:
-            raise VisionR1Error(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        check_pixel_limits(self.min_pixels, self.max_pixels)
         unused = [f.name for f in fields(self) if f.name in _PRESET_ONLY and getattr(self, f.name) != _default(f)
                    and _PRESET_ONLY[f.name] != self.preset]
         if unused:

@@ -21,7 +21,7 @@ import yaml
 from trl import GRPOConfig, SFTConfig
 
 from visionr1.errors import VisionR1Error
-from visionr1.formats import FAMILIES
+from visionr1.formats import FAMILIES, check_pixel_limits
 from visionr1.rewards import RewardConfig
 
 _REWARD = {f.name: f for f in fields(RewardConfig)}
@@ -246,8 +246,7 @@ def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
     steps = get("max_steps")
     if isinstance(steps, int) and steps != -1 and steps <= 0:
         raise VisionR1Error(f"option --max-steps must be positive (or -1: the epochs decide), got {steps}")
-    if get("min_pixels") > get("max_pixels"):
-        raise VisionR1Error(f"min_pixels ({get('min_pixels')}) is larger than max_pixels ({get('max_pixels')})")
+    check_pixel_limits(get("min_pixels"), get("max_pixels"))
 
 
 def _check(kind: str, config) -> None:
