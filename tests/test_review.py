@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import one_error, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -179,6 +179,61 @@ def test_review_eval_of_a_rec_run(fo, world_dir, tmp_path):
         assert len(s.gt.detections) == 1  # one referred object, named by its expression
         assert [d.label for d in s.rec.detections] == [s.gt.detections[0].label]
         assert s.rec_recall == s.rec_precision == 1.0 and s.rec_eval_tp == 1
+
+
+def _damaged_run(oracle: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the oracle run (to damage) and its one predictions part file."""
+    run = tmp_path / "run"
+    shutil.copytree(oracle, run)
+    (part,) = (run / "predictions").glob("*/part-*.jsonl")
+    return run, part
+
+
+def _report_without_family(report: bytes) -> bytes:
+    doc = json.loads(report)
+    del doc["family"]
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("damage", [lambda r: b"[1, 2]", lambda r: b"{}", lambda r: b"\xff\xfe not text",
+                                    lambda r: r[: len(r) // 2], _report_without_family],
+                         ids=["list", "empty-object", "not-utf8", "truncated", "no-family"])
+def test_review_eval_refuses_a_bad_report(fo, runs, tmp_path, capsys, damage):
+    """A report.json that is not a whole visionr1 report is one line naming it; no dataset is made."""
+    run, _ = _damaged_run(runs[0], tmp_path)
+    report = run / "report.json"
+    report.write_bytes(damage(report.read_bytes()))
+    before = set(fo.list_datasets())
+    capsys.readouterr()
+    assert run_cli("review", "eval", run, "--name", "vr1-bad-report") == 2
+    one_error(capsys, report)
+    assert set(fo.list_datasets()) == before
+
+
+def _cut_last_line(lines: list[bytes]) -> list[bytes]:
+    return [*lines[:-1], lines[-1][: len(lines[-1]) // 2]]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda lines: [b"\x89PNG\r\x00\xff\xfe\x1a garbage\n", *lines[1:]],  # binary garbage instead of a record
+    _cut_last_line,  # a writer killed mid-line
+    lambda lines: [json.dumps({k: v for k, v in json.loads(lines[0]).items() if k != "qid"}).encode() + b"\n",
+                   *lines[1:]]], ids=["binary", "truncated", "no-qid"])
+def test_review_eval_counts_unreadable_prediction_lines(fo, runs, tmp_path, capsys, damage):
+    """A prediction line that is not a record is skipped, counted and reported (the reader eval's resume uses);
+    its query is unanswered."""
+    run, part = _damaged_run(runs[0], tmp_path)
+    lines = part.read_bytes().splitlines(keepends=True)
+    part.write_bytes(b"".join(damage(lines)))
+    summary_file = tmp_path / "summary.json"
+    capsys.readouterr()
+    assert run_cli("review", "eval", run, "--name", "vr1-bad-lines", "--json", summary_file) == 0
+    out = capsys.readouterr().out
+    assert "1 unreadable prediction line skipped" in " ".join(out.split())
+    summary = json.loads(summary_file.read_text())
+    assert summary["runs"]["run"]["unreadable_lines"] == 1
+    assert summary["skipped_unanswered"] == 1 and summary["samples"] == len(lines) - 1
+    assert len(fo.load_dataset("vr1-bad-lines")) == len(lines) - 1
 
 
 # ------------------------------------------------------------------ review data

@@ -37,20 +37,24 @@ def eval_cmd(run_dir: Annotated[Path, typer.Argument(help="Output folder of `vis
     (format_error, missed, duplicate, low_iou, wrong_label), with per-box TP/FP/FN."""
     from rich.table import Table
 
-    from visionr1.review.datasets import review_eval
+    from visionr1.review.datasets import load_eval_runs, review_eval
     from visionr1.review.failures import FAILURE_MODES
 
-    runs = [run_dir, *(compare or [])]
+    loaded = load_eval_runs([run_dir, *(compare or [])])  # bad inputs: one line, before the progress bar
     with console.progress() as bar:
-        task = bar.add_task("building the dataset", total=2 * len(runs))
-        _, summary = review_eval(runs, name, lambda n: bar.advance(task, n))
+        task = bar.add_task("building the dataset", total=2 * len(loaded.paths))
+        _, summary = review_eval(loaded, name, lambda n: bar.advance(task, n))
+    unreadable = sum(r["unreadable_lines"] for r in summary["runs"].values())
     t = Table(title=f"review dataset '{summary['dataset']}': {summary['samples']} queries "
-                    f"({summary['skipped_unanswered']} unanswered skipped)")
+                    f"({summary['skipped_unanswered']} unanswered skipped"
+                    + (f"; {unreadable} unreadable prediction line{'s' * (unreadable != 1)} skipped, their queries "
+                       "unanswered" if unreadable else "") + ")")
     t.add_column("")
     runs = summary["runs"]
     for field in runs:
         t.add_column(field, justify="right")
     rows = [("headline", lambda r: f"{r['headline_metric']} {r['headline']}"), ("answered", lambda r: r["answered"]),
+            ("unreadable prediction lines", lambda r: r["unreadable_lines"]),
             *((f"FiftyOne {k.upper()} boxes", lambda r, k=k: r.get(k, "-")) for k in ("tp", "fp", "fn")),
             *((f"tag {m}", lambda r, m=m: r["tags"][m]) for m in FAILURE_MODES),
             *((f"mean {k} reward", lambda r, k=k: "-" if r["mean_reward"][k] is None else f"{r['mean_reward'][k]:.3f}")
@@ -69,8 +73,10 @@ def data_cmd(mix_dir: Annotated[Path, typer.Argument(help="Output folder of `vis
     """The training mix: ground truth, task, difficulty, negative flag, prompt (as tags and fields)."""
     from rich.table import Table
 
+    from visionr1.data.build import load_manifest
     from visionr1.review.datasets import review_data
 
+    load_manifest(mix_dir)  # not a built mix: one line, before the progress bar
     with console.progress() as bar:
         task = bar.add_task("building the dataset", total=None)
         _, summary = review_data(mix_dir, name, limit, lambda n: bar.advance(task, n))

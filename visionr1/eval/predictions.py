@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import IO
 
+from visionr1.errors import VisionR1Error
 from visionr1.io import json_line
 
 
@@ -15,8 +16,7 @@ class PredictionStore:
     """``<folder>/part-<rank>.jsonl`` files holding one record per answered query (``qid`` first)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(folder)  # created by the first writer: reading (review) writes nothing
         self.skipped = 0
 
     def parts(self) -> list[Path]:
@@ -25,23 +25,27 @@ class PredictionStore:
     def read(self) -> dict[str, dict]:
         """Every complete, well-formed record, by query id (the first one wins). A line cut off by a kill, and a
         line that is not a record (not UTF-8 or JSON, no ``qid``, mistyped boxes or labels) are skipped and
-        counted in ``self.skipped``: their queries are unanswered, so a run answers them again."""
+        counted in ``self.skipped``: their queries are unanswered, so a run answers them again. A part file that
+        cannot be read at all (a folder, no permission) is one line naming it."""
         out: dict[str, dict] = {}
         self.skipped = 0
         for part in self.parts():
-            with open(part, "rb") as f:
-                for line in f:
-                    if not line.endswith(b"\n"):
-                        break  # the last line of a killed writer
-                    rec = _record(line)
-                    if rec is None:
-                        self.skipped += 1
-                    else:
-                        out.setdefault(rec["qid"], rec)
+            try:
+                with open(part, "rb") as f:
+                    for line in f:
+                        # a line without its newline is the last one of a killed writer: never a whole record
+                        rec = _record(line) if line.endswith(b"\n") else None
+                        if rec is None:
+                            self.skipped += 1
+                        else:
+                            out.setdefault(rec["qid"], rec)
+            except OSError as exc:
+                raise VisionR1Error(f"cannot read predictions file {part}: {exc.strerror or exc}") from None
         return out
 
     def writer(self, rank: int) -> IO[str]:
         """Append handle for this process; a partial last line left by a kill is cut off first."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"part-{rank}.jsonl"
         if path.is_file() and path.stat().st_size:
             data = path.read_bytes()

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from visionr1.eval.metrics import LabelLookup, reward_terms, score_of
 from visionr1.eval.report import load_report
 from visionr1.eval.runner import prediction_store
 from visionr1.eval.sets import Query
+from visionr1.formats.adapters import ADAPTERS
 from visionr1.images import check_image
 from visionr1.review.db import import_fiftyone
 from visionr1.review.failures import FAILURE_MODES, failure_modes
@@ -56,9 +58,47 @@ def _pred_labels(q: Query, labels: list[str], categories: dict[int, str]) -> lis
     return [categories[cid] if (cid := lookup(lab)) is not None else lab for lab in labels]
 
 
-def review_eval(runs: list[Path], name: str | None = None, advance: Advance | None = None):
-    """A FiftyOne dataset of ``runs`` (eval output folders; the first decides the sets): one sample per query
-    the first run answered. Returns ``(dataset, summary)``."""
+# what review reads from a report.json beyond what ``load_report`` checks, with the types it needs
+REVIEW_KEYS = {"data": (dict,), "family": (str,), "protocol": (str, type(None)), "model": (str,),
+               "min_pixels": (int,), "max_pixels": (int,), "headline": (int, float, type(None)),
+               "limit": (int, type(None)), "mode": (str,)}
+
+
+def _report_path(run: Path) -> Path:
+    return run / "report.json" if run.is_dir() else run
+
+
+def _check_report(run: Path, report: dict) -> None:
+    """One line naming ``run``'s report.json when it lacks something review needs (a report of an older visionr1,
+    or edited by hand), instead of a ``KeyError`` halfway through."""
+    path = _report_path(run)
+    for key, kinds in {**REVIEW_KEYS, **({"score_policy": (str,)} if report["kind"] == "boxes" else {})}.items():
+        value = report.get(key, "default" if key == "mode" else None if key == "limit" else KeyError)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise VisionR1Error(f"{path}: key '{key}' is missing or not a {' or '.join(k.__name__ for k in kinds)}: "
+                                "not a complete visionr1 eval report (run `visionr1 eval` again into that folder)")
+    if report["family"] not in ADAPTERS:
+        raise VisionR1Error(f"{path}: unknown model family '{report['family']}' (known: {', '.join(ADAPTERS)})")
+
+
+@dataclass
+class EvalRuns:
+    """Evaluation runs read and checked for review: their reports, the sets of the first, each run's prediction
+    records by set, and how many prediction lines of each run were unreadable (skipped)."""
+
+    paths: list[Path]
+    reports: list[dict]
+    sets: list
+    stores: list[dict[str, dict[str, dict]]]
+    unreadable: list[int]
+
+
+def load_eval_runs(runs: list[Path]) -> EvalRuns:
+    """Read and check everything ``review_eval`` needs from ``runs`` (eval output folders; the first decides the
+    sets), so that a bad input is one line before any dataset or progress bar exists: the reports, the sets'
+    annotations and images, the prediction files (an unreadable line is skipped and counted, as eval's resume
+    does)."""
+    runs = [Path(r) for r in runs]
     reports = [load_report(r) for r in runs]
     base = reports[0]
     if base["kind"] not in ("boxes", "rec"):
@@ -66,17 +106,42 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
     if "data" not in base:
         raise VisionR1Error(f"{runs[0]}/report.json has no data description (written by an older visionr1): run "
                             "`visionr1 eval` again into that folder (answered queries are kept)")
+    for run, r in zip(runs, reports, strict=True):
+        _check_report(run, r)
     for path, r in zip(runs[1:], reports[1:], strict=True):
         if (r["benchmark"], r.get("protocol"), sorted(r["sets"])) != (base["benchmark"], base["protocol"],
                                                                      sorted(base["sets"])):
             raise VisionR1Error(f"{path} evaluates other sets than {runs[0]} ({r['benchmark']}, {r.get('protocol')}, "
                                 f"{len(r['sets'])} sets): compare runs of the same benchmark and protocol")
+    try:
+        sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"),
+                         base.get("mode", "default"))
+    except (KeyError, TypeError) as exc:  # a data description without a path the benchmark needs
+        raise VisionR1Error(f"{_report_path(runs[0])}: the data description lacks {exc}: not a complete visionr1 "
+                            "eval report (run `visionr1 eval` again into that folder)") from None
+    stores, unreadable = [], []
+    for run in runs:
+        found, skipped = {}, 0
+        for es in sets:
+            store = prediction_store(run, es.name)
+            found[es.name] = store.read()
+            skipped += store.skipped
+        stores.append(found)
+        unreadable.append(skipped)
+    for path in dict.fromkeys(q.image for es in sets for q in es.queries if q.qid in stores[0][es.name]):
+        check_image(path)
+    return EvalRuns(runs, reports, sets, stores, unreadable)
+
+
+def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: Advance | None = None):
+    """A FiftyOne dataset of ``runs`` (eval output folders, or ``load_eval_runs`` of them; the first decides the
+    sets): one sample per query the first run answered. Returns ``(dataset, summary)``."""
+    loaded = runs if isinstance(runs, EvalRuns) else load_eval_runs(runs)
+    runs, reports, sets, stores = loaded.paths, loaded.reports, loaded.sets, loaded.stores
+    base = reports[0]
     fo = import_fiftyone()
-    sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"),
-                     base.get("mode", "default"))
     taken = {"gt", "set", "query_id", "image_id", "prompt", "filepath", "metadata", "tags", "id"}
     fields = [field_name(Path(r).resolve().name, taken) for r in runs]
-    stores = [{es.name: prediction_store(Path(run), es.name).read() for es in sets} for run in runs]
 
     queries = [(es, q) for es in sets for q in es.queries if q.qid in stores[0][es.name]]
     skipped = sum(len(es.queries) for es in sets) - len(queries)
@@ -86,7 +151,7 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
                for es, q in queries]
     summary = {"dataset": None, "benchmark": base["benchmark"], "samples": len(samples),
                "skipped_unanswered": skipped, "note": HEADLINE_NOTE, "runs": {}}
-    for field, run, report, store in zip(fields, runs, reports, stores, strict=True):
+    for field, run, report, store, unreadable in zip(fields, runs, reports, stores, loaded.unreadable, strict=True):
         recs = [store[es.name].get(q.qid) for es, q in queries]
         terms = reward_terms([q for _, q in queries], [r["raw"] if r else "" for r in recs], report["family"],
                              report["min_pixels"], report["max_pixels"], report.get("mode") == "released")
@@ -112,12 +177,13 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
         summary["runs"][field] = {
             "run": str(run), "model": report["model"], "headline": report["headline"],
             "headline_metric": "Acc@0.5" if report["kind"] == "rec" else "mAP", "answered": len(answered),
+            "unreadable_lines": unreadable,
             "tags": {m: tags[m] for m in (*FAILURE_MODES, "unanswered")},
             "mean_reward": {k: round(float(np.mean([getattr(t, k) for t in answered])), 4) if answered else None
                             for k in ("format", "recall", "precision", "total")}}
         if advance:
             advance(1)
-    with _new_dataset(fo, name or f"visionr1-eval-{fields[0]}", samples) as dataset:
+    with _new_dataset(fo, name or f"visionr1-eval-{fields[0]}", samples, checked=True) as dataset:
         for field in fields:
             if dataset.has_field(field):
                 key = f"{field}_eval"
@@ -134,11 +200,11 @@ def review_eval(runs: list[Path], name: str | None = None, advance: Advance | No
 
 
 @contextmanager
-def _new_dataset(fo, name: str, samples: list):
+def _new_dataset(fo, name: str, samples: list, checked: bool = False):
     """A persistent FiftyOne dataset ``name`` (replacing one of that name) holding ``samples``, whose images
-    are checked first (one line naming a file that is not a usable image); if anything fails before the block
-    ends, the dataset is deleted, so no partial dataset is left."""
-    for path in dict.fromkeys(s.filepath for s in samples):
+    are checked first unless ``checked`` (one line naming a file that is not a usable image); if anything fails
+    before the block ends, the dataset is deleted, so no partial dataset is left."""
+    for path in () if checked else dict.fromkeys(s.filepath for s in samples):
         check_image(path)
     dataset = fo.Dataset(name, overwrite=True, persistent=True)
     try:
