@@ -9,7 +9,7 @@ import pytest
 from conftest import run_cli
 
 from visionr1.errors import VisionR1Error
-from visionr1.io import load_pickle, lock_dir, output_dir
+from visionr1.io import atomic_output, load_pickle, lock_dir, output_dir, write_bytes
 
 
 def test_load_pickle_reads_plain_refs(tmp_path):
@@ -90,3 +90,28 @@ def test_synth_world_on_a_full_disk_leaves_nothing_and_recovers(tmp_path, capsys
     assert (out / "world.json").is_file()
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("rendering images: ")]
     assert len(lines) == 10 and lines[-1].split(": ")[1].split("/")[0] == lines[-1].split("/")[1]  # not a TTY
+
+
+def test_atomic_write_is_complete_synced_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The new content is whole, the temporary file is gone, and it was fsync'ed before the rename (the order
+    is what durability needs; a power loss itself cannot be tested here). A device is streamed into, never
+    replaced."""
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                                 real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append(("replace", str(a))), real_replace(a, b))[1])
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old content")
+    data = bytes(range(256)) * 40_000  # 10 MB: more than one write call
+    write_bytes(target, data)
+    assert target.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    tmp = str(tmp_path / ".out.bin.tmp")
+    assert calls[:2] == [("fsync", tmp), ("replace", tmp)]
+    assert calls[2:] == [("fsync", str(tmp_path))]  # the folder, so the rename itself is durable
+
+    calls.clear()
+    with atomic_output("/dev/null") as f:
+        f.write(b"streamed")
+    assert calls == [] and os.path.exists("/dev/null") and not os.path.exists("/dev/.null.tmp")

@@ -166,9 +166,10 @@ def atomic_output(path: str | Path | None) -> Iterator[Output]:
     - ``None``: standard output.
     - A regular file or a new path (through a symlink: the file it points to): written to ``.<name>.tmp``
       beside it and renamed over it when the block completes; on any error the temporary file is removed and
-      ``path`` is untouched. The temporary file is locked (``flock``) while written, so a second run writing to
-      the same path stops with an error instead of interleaving; a temporary file left by a killed run is
-      reused.
+      ``path`` is untouched. The temporary file is flushed to disk (``fsync``) before the rename and the folder
+      after it, so a crash or power loss leaves either the old or the new content. The temporary file is locked
+      (``flock``) while written, so a second run writing to the same path stops with an error instead of
+      interleaving; a temporary file left by a killed run is reused.
     - Anything else that exists (a character device such as ``/dev/null``, a fifo, a socket): written to
       directly and never replaced (a fifo blocks until a reader opens it).
 
@@ -218,12 +219,29 @@ def atomic_output(path: str | Path | None) -> Iterator[Output]:
             out = Output(f, str(path))
             yield out
             out.flush()
+            os.fsync(fd)  # the data is on disk before the name points at it: a crash leaves the old or the new file
             os.replace(tmp, real)
+            _fsync_dir(real.parent)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise _fail(path, exc) from None
             raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable where the file system allows it (some refuse ``fsync`` on a folder,
+    e.g. with ``EINVAL``; the rename itself has happened then, only its durability is up to the system)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_pickle(path: str | Path) -> Any:
