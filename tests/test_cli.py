@@ -1,3 +1,4 @@
+import json
 import re
 import subprocess
 import sys
@@ -5,7 +6,7 @@ import sys
 import pytest
 from conftest import one_error, run_cli
 
-from visionr1.cli import app
+from visionr1.cli import EXIT_CLOSED_PIPE, app
 
 GROUPS = ("data", "train", "eval", "review", "reward", "synth", "demo")
 
@@ -85,3 +86,23 @@ def test_console_script(args):
     else:
         assert proc.returncode == 2
         assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("command, read", [(["reward", "score"], 1), (["reward", "explain", "--line", "1"], 0)],
+                         ids=["score-jsonl", "explain-rich"])
+def test_closed_stdout_ends_quietly(tmp_path, command, read):
+    """`visionr1 ... | head -1`: when the reader closes standard output early, the command stops with exit code
+    141 (128 + SIGPIPE) and says nothing: no traceback, no "Exception ignored" at exit. The JSONL writer
+    (after one line was read) and the rich tables (closed before anything was read) take the same path."""
+    case = json.dumps({"completion": '[{"bbox_2d": [1, 2, 30, 40], "label": "cat"}]',
+                       "gt": [{"label": "cat", "bbox": [1, 2, 30, 40]}], "width": 100, "height": 100})
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text((case + "\n") * 5000)  # far more than a pipe holds
+    proc = subprocess.Popen([sys.executable, "-m", "visionr1", *command[:2], str(cases), *command[2:]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(read):
+        assert json.loads(proc.stdout.readline())["rewards"]["total"] > 0
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == EXIT_CLOSED_PIPE == 141
+    assert "Traceback" not in err and "Exception ignored" not in err and err == "", err

@@ -141,8 +141,12 @@ class Output:
     """A binary output stream whose write errors (no space left, I/O error) are one-line ``VisionR1Error``s
     naming the output."""
 
-    def __init__(self, f: BinaryIO, name: str) -> None:
-        self.file, self.name = f, name
+    def __init__(self, f: BinaryIO, name: str, *, pipe: bool = False) -> None:
+        self.file, self.name, self.pipe = f, name, pipe
+
+    def _error(self, exc: OSError) -> BaseException:
+        # standard output closed by its reader (`| head`): not an error of ours, ``visionr1.cli.main`` ends quietly
+        return exc if self.pipe and isinstance(exc, BrokenPipeError) else _fail(self.name, exc)
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -150,20 +154,20 @@ class Output:
             while view:  # an unbuffered file may take part of the data per call
                 view = view[self.file.write(view) or 0:]
         except OSError as exc:
-            raise _fail(self.name, exc) from None
+            raise self._error(exc) from None
 
     def flush(self) -> None:
         try:
             self.file.flush()
         except OSError as exc:
-            raise _fail(self.name, exc) from None
+            raise self._error(exc) from None
 
 
 @contextmanager
 def atomic_output(path: str | Path | None) -> Iterator[Output]:
     """A binary stream for ``path`` that never leaves a partial output and never replaces what is not a file.
 
-    - ``None``: standard output.
+    - ``None``: standard output (closed by its reader: ``BrokenPipeError``, which the CLI ends quietly on).
     - A regular file or a new path (through a symlink: the file it points to): written to ``.<name>.tmp``
       beside it and renamed over it when the block completes; on any error the temporary file is removed and
       ``path`` is untouched. The temporary file is flushed to disk (``fsync``) before the rename and the folder
@@ -177,7 +181,7 @@ def atomic_output(path: str | Path | None) -> Iterator[Output]:
     ``path``.
     """
     if path is None:
-        out = Output(sys.stdout.buffer, "<stdout>")
+        out = Output(sys.stdout.buffer, "<stdout>", pipe=True)
         yield out
         out.flush()
         return

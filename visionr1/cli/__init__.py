@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -11,7 +12,34 @@ from visionr1 import __version__
 from visionr1.cli import data, demo, eval, review, reward, synth, train
 from visionr1.errors import VisionR1Error
 
+# exit code when standard output is closed early (`visionr1 ... | head -1`): 128 + SIGPIPE, what the shell reports
+# for any program stopped by a closed pipe (`set -o pipefail` sees it; without pipefail the pipeline's status is
+# the reader's)
+EXIT_CLOSED_PIPE = 141
+
+
+class _StdoutClosed(Exception):
+    """Standard output was closed by its reader. Not an ``OSError``, so that click does not handle it itself."""
+
+
+class _Group(typer.core.TyperGroup):
+    """The root command: a closed standard output anywhere below it becomes ``_StdoutClosed`` for ``main``."""
+
+    def make_context(self, *args, **kwargs):  # --help is printed while the arguments are parsed
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            raise _StdoutClosed from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _StdoutClosed from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="visionr1",
     help="Vision-R1: vision-guided, rule-rewarded GRPO post-training for object localization in VLMs.",
     no_args_is_help=True,
@@ -35,13 +63,34 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
         raise typer.Exit()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user mistakes (``VisionR1Error``) print one ``error:`` line and return exit code 2."""
+def _stdout_to_devnull() -> None:
+    """Point the process's standard output at /dev/null, so that flushing what is still buffered (at exit too)
+    raises nothing: no "Exception ignored ... BrokenPipeError" message. A replaced ``sys.stdout`` without a file
+    descriptor (a test's capture) is left alone."""
     try:
-        typer.main.get_command(app).main(args=argv, prog_name="visionr1", standalone_mode=True)
-    except SystemExit as exc:  # click's standalone mode exits for --help, usage errors and typer.Exit
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except VisionR1Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user mistakes (``VisionR1Error``) print one ``error:`` line and return exit code 2. When the
+    reader of standard output goes away (`| head -1`), the command stops quietly with ``EXIT_CLOSED_PIPE``."""
+    try:
+        try:
+            typer.main.get_command(app).main(args=argv, prog_name="visionr1", standalone_mode=True)
+        except SystemExit as exc:  # click's standalone mode exits for --help, usage errors and typer.Exit
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except VisionR1Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = 2
+        else:
+            code = 0
+        sys.stdout.flush()  # what is still buffered: a reader gone by now shows here, not at exit
+        return code
+    except (_StdoutClosed, BrokenPipeError):
+        _stdout_to_devnull()
+        return EXIT_CLOSED_PIPE

@@ -13,7 +13,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-out = Console(soft_wrap=True)
+
+class _Out(Console):
+    def on_broken_pipe(self) -> None:
+        """Standard output closed by its reader (`| head`): rich would exit with 1 here; the error goes to
+        ``visionr1.cli.main`` instead, which ends every command the same quiet way (``EXIT_CLOSED_PIPE``)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+out = _Out(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
