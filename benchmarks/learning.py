@@ -1,15 +1,18 @@
-"""Does the method learn? Paper Table 1 in miniature, on a CPU.
+"""Does the method learn? Paper Table 1 in miniature, on a CPU, from the shipped pretrained base.
 
-On the ``simple`` synthetic world (1-3 shapes on 112 x 112 images) a ``small`` synthetic Qwen2.5-VL (random
-init, ~4.8M parameters) is trained with SFT until it knows the answer format and rough boxes; from that
-checkpoint, the same number of extra steps is spent either on GRPO with the Vision-R1 reward (paper preset) or on
-more SFT. Each checkpoint is evaluated on held-out images (COCO-format val split, every category named in the
-query): mAP, AP50 and the mean Vision-R1 reward of the greedy answers.
+The base (``models/shapes-base``, made by ``visionr1 synth pretrain``) localizes imperfectly, as Qwen2.5-VL-7B does
+before Vision-R1. From it, with the same samples of the ``shapes-simple`` Vision-R1 mix (4 per step): SFT, GRPO
+with the Vision-R1 reward (paper preset), and SFT then GRPO; in miniature the paper's ablations: Table 4 without
+the recall reward (weights 1 / 0 / 1), Table 5 with the rules refined at half of the steps (STEP 1/2; the
+default for Qwen2.5-VL is STEP 1, no switch), Table 3 with the label-aware matcher (``box+label``). Every model
+is evaluated on held-out COCO-format and ODinW-style sets: mAP / AP50 / AR100 and the mean reward of the greedy
+answers, how many distinct answers it gives, and its answer loss with the images shuffled (a model that ignores
+its image loses nothing).
 
 Every stage is a real ``visionr1`` command (printed before it runs), so a result can be reproduced by hand.
 
-    python benchmarks/learning.py                       # 2 seeds, ~30 min on 2 cores
-    python benchmarks/learning.py --seeds 0 --sft-steps 40 --extra-steps 10 --eval-limit 32   # a quick look
+    python benchmarks/learning.py                                    # 3 seeds + ablations, ~20 min on 2 cores
+    python benchmarks/learning.py --seeds 0 --steps 10 --eval-limit 16 --no-ablations   # a quick look
 """
 
 from __future__ import annotations
@@ -20,15 +23,20 @@ import statistics
 import time
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from visionr1.cli import main
+from visionr1.data.layouts import ODINW_13
 from visionr1.resources import resource_dir
+from visionr1.synth.pretrain import image_reliance, shipped_base
 from visionr1.train.callbacks import read_metrics
 
-MODELS = ("base", "sft", "sft+grpo", "sft+more-sft")
+MODELS = ("base", "sft", "grpo", "sft+grpo")
+ABLATIONS = {"grpo, no recall reward (Table 4)": ["--reward-weights", "[1,0,1]"],
+             "grpo, STEP 1/2 (Table 5)": ["--switch", "0.5"],
+             "grpo, box+label matcher (Table 3)": ["--matcher", "box+label"]}
+BENCHMARKS = ("custom", "odinw")
 
 
 def run(argv: list) -> float:
@@ -42,91 +50,98 @@ def run(argv: list) -> float:
 
 
 def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
-    if not (out / "report.json").is_file():
-        run(["eval", "custom", "--model", model, "--data-root", world / "coco" / "val2017",
-             "--annotations", world / "coco" / "annotations" / "instances_val2017.json", "--out", out,
-             "--limit", limit, "--max-new-tokens", 96, "--batch-size", 16])
-    rep = json.loads((out / "report.json").read_text())
-    m = next(iter(rep["sets"].values()))
-    return {k: m[k] for k in ("mAP", "AP50", "AP75", "reward", "reward_terms", "parse_failures", "answered")}
+    common = ["--limit", limit, "--max-new-tokens", 96, "--batch-size", 16]
+    plan = {"custom": ["eval", "custom", "--model", model, "--data-root", world / "coco" / "val2017",
+                       "--annotations", world / "coco" / "annotations" / "instances_val2017.json"],
+            "odinw": ["eval", "odinw", "--model", model, "--data-root", world / "odinw", "--sets",
+                      ",".join(ODINW_13[:2])]}
+    result = {}
+    for bench, argv in plan.items():
+        if not (out / bench / "report.json").is_file():
+            run([*argv, "--out", out / bench, *common])
+        rep = json.loads((out / bench / "report.json").read_text())
+        sets = list(rep["sets"].values())
+        overall = rep.get("average") or sets[0]
+        result[bench] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
+                         "reward": overall["reward"], "answered": sum(s["answered"] for s in sets),
+                         "distinct_answers": sum(s["distinct_answers"] for s in sets)}
+    result["image_loss"] = image_reliance(model, 0)
+    return result
 
 
 def main_(args: argparse.Namespace) -> dict:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    world, mix, configs = out / "world", out / "mix", resource_dir("configs")
+    world, mix, configs = out / "world", out / "mix", resource_dir("configs") / "demo"
+    base = (args.base or shipped_base()).resolve()
     times: dict[str, float] = {}
     if not (world / "world.json").is_file():
-        times["world"] = run(["synth", "world", "--out", world, "--profile", "simple", "--images", args.images,
-                              "--force"])
+        times["world"] = run(["synth", "world", "--out", world, "--profile", "simple", "--images", 1000, "--force"])
     if not (mix / "manifest.json").is_file():
-        recipe = yaml.safe_load((configs / "recipes" / "shapes-simple.yaml").read_text())
-        recipe["sources"]["coco"]["count"] = args.images
-        (out / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-        times["mix"] = run(["data", "build", "--out", mix, "--recipe", out / "recipe.yaml", "--coco-root",
+        times["mix"] = run(["data", "build", "--out", mix, "--recipe", "shapes-simple", "--coco-root",
                             world / "coco", "--force"])
-    results: dict[str, dict] = {}
+    steps = ["--max-steps", args.steps]
+    lr = {"sft": ["--learning-rate", args.sft_lr] if args.sft_lr else [],
+          "grpo": ["--learning-rate", args.grpo_lr] if args.grpo_lr else []}
+    results: dict[str, dict] = {"base": {"all": evaluate(base, world, out / "eval" / "base", args.eval_limit)}}
     for seed in args.seeds:
         d = out / f"seed{seed}"
-        ckpt = {"base": d / "model", "sft": d / "sft", "sft+grpo": d / "grpo", "sft+more-sft": d / "more-sft"}
-        plan = [
-            ("base", ["synth", "tiny-model", "--out", ckpt["base"], "--size", "small", "--seed", seed, "--force"]),
-            ("sft", ["train", "sft", "--model", ckpt["base"], "--data", mix, "--out", ckpt["sft"], "--config",
-                     configs / "demo" / "sft.yaml", "--max-steps", args.sft_steps, "--seed", seed]),
-            ("sft+grpo", ["train", "grpo", "--model", ckpt["sft"], "--data", mix, "--out", ckpt["sft+grpo"],
-                          "--config", configs / "demo" / "grpo.yaml", "--max-steps", args.extra_steps,
-                          "--seed", seed]),
-            # the same extra steps and sequences per step (16) as GRPO, at GRPO's learning rate
-            ("sft+more-sft", ["train", "sft", "--model", ckpt["sft"], "--data", mix, "--out", ckpt["sft+more-sft"],
-                              "--config", configs / "demo" / "sft.yaml", "--max-steps", args.extra_steps,
-                              "--learning-rate", args.extra_lr, "--warmup-steps", 0, "--seed", seed + 1000]),
-        ]
-        results[str(seed)] = {}
-        for name, argv in plan:
-            if not (ckpt[name] / "config.json").is_file():
-                times[f"seed{seed}/{name}"] = run(argv)
-            results[str(seed)][name] = evaluate(ckpt[name], world, d / "eval" / name.replace("+", "_"),
-                                                args.eval_limit)
-        grpo_log = read_metrics(ckpt["sft+grpo"] / "metrics.jsonl")
-        rewards = [r["reward"] for r in grpo_log if "reward" in r]
-        k = max(1, len(rewards) // 4)
-        results[str(seed)]["grpo_train_reward"] = {"first_quarter": statistics.mean(rewards[:k]),
-                                                   "last_quarter": statistics.mean(rewards[-k:])}
+        plan = {"sft": ["train", "sft", "--model", base, "--data", mix, "--config", configs / "sft.yaml", *steps,
+                        *lr["sft"]],
+                "grpo": ["train", "grpo", "--model", base, "--data", mix, "--config", configs / "grpo.yaml", *steps,
+                         *lr["grpo"]],
+                "sft+grpo": ["train", "grpo", "--model", d / "sft", "--data", mix, "--config",
+                             configs / "grpo.yaml", *steps, *lr["grpo"]]}
+        if args.ablations and seed == args.seeds[0]:
+            plan.update({name: [*plan["grpo"], *extra] for name, extra in ABLATIONS.items()})
+        for name, argv in plan.items():
+            ckpt = d / name.replace("+", "_").replace(" ", "_").replace(",", "").replace("/", "-")
+            if not (ckpt / "config.json").is_file():
+                times[f"seed{seed}/{name}"] = run([*argv, "--out", ckpt, "--seed", seed])
+            results.setdefault(name, {})[str(seed)] = evaluate(ckpt, world, d / "eval" / ckpt.name, args.eval_limit)
+            if "grpo" in name:
+                rewards = [r["reward"] for r in read_metrics(ckpt / "metrics.jsonl") if "reward" in r]
+                k = max(1, len(rewards) // 4)
+                results[name][str(seed)]["train_reward"] = {"first_quarter": statistics.mean(rewards[:k]),
+                                                            "last_quarter": statistics.mean(rewards[-k:])}
     summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "results": results, "seconds": {k: round(v, 1) for k, v in times.items()}}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
+def _mean_sd(values: list[float]) -> str:
+    return f"{statistics.mean(values):.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+
+
 def table(summary: dict) -> Table:
-    t = Table(title="held-out mAP / AP50 (percent) and mean Vision-R1 reward (0-3), simple synthetic world")
-    t.add_column("seed")
-    for name in MODELS:
-        t.add_column(name, justify="right")
-    t.add_column("GRPO − more SFT (mAP)", justify="right")
-    rows = summary["results"]
-    for seed, r in rows.items():
-        t.add_row(seed, *(f"{r[n]['mAP']:.1f} / {r[n]['AP50']:.1f} / {r[n]['reward']:.3f}" for n in MODELS),
-                  f"{r['sft+grpo']['mAP'] - r['sft+more-sft']['mAP']:+.1f}")
-    if len(rows) > 1:
-        mean = {n: {k: statistics.mean(r[n][k] for r in rows.values()) for k in ("mAP", "AP50", "reward")}
-                for n in MODELS}
-        t.add_row("mean", *(f"{mean[n]['mAP']:.1f} / {mean[n]['AP50']:.1f} / {mean[n]['reward']:.3f}"
-                            for n in MODELS), f"{mean['sft+grpo']['mAP'] - mean['sft+more-sft']['mAP']:+.1f}")
+    t = Table(title="held-out results from the shipped base, mean ± sd over seeds: mAP / AP50 / AR100 (percent), "
+                    "mean reward (0-3), distinct answers, answer loss with own / shuffled images")
+    for col in ("model", "seeds", "custom mAP", "odinw mAP", "custom AP50", "custom AR100", "reward", "distinct",
+                "loss own / shuffled"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for name, per_seed in summary["results"].items():
+        runs = list(per_seed.values())
+        t.add_row(name, str(len(runs)), *(_mean_sd([r[b]["mAP"] for r in runs]) for b in BENCHMARKS),
+                  _mean_sd([r["custom"]["AP50"] for r in runs]), _mean_sd([r["custom"]["AR100"] for r in runs]),
+                  f"{statistics.mean(r['custom']['reward'] for r in runs):.2f}",
+                  f"{statistics.mean(r['custom']['distinct_answers'] for r in runs):.0f}/"
+                  f"{runs[0]['custom']['answered']}",
+                  f"{statistics.mean(r['image_loss']['loss'] for r in runs):.3f} / "
+                  f"{statistics.mean(r['image_loss']['loss_shuffled_images'] for r in runs):.3f}")
     return t
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/learning"), help="work folder (re-running resumes)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--images", type=int, default=2000, help="training images = SFT/GRPO samples")
-    p.add_argument("--sft-steps", type=int, default=200, help="SFT warm-start steps (16 samples each)")
-    p.add_argument("--extra-steps", type=int, default=60, help="GRPO steps, and more-SFT steps, after the SFT")
-    p.add_argument("--extra-lr", type=float, default=1e-4, help="learning rate of the more-SFT baseline "
-                                                                "(GRPO's, from configs/demo/grpo.yaml)")
-    p.add_argument("--eval-limit", type=int, default=200, help="held-out queries per evaluation")
+    p.add_argument("--base", type=Path, help="base checkpoint (default: the shipped models/shapes-base)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=40, help="SFT and GRPO steps (4 samples each)")
+    p.add_argument("--eval-limit", type=int, default=64, help="held-out queries per evaluation set")
+    p.add_argument("--sft-lr", type=float, help="override configs/demo/sft.yaml's learning rate")
+    p.add_argument("--grpo-lr", type=float, help="override configs/demo/grpo.yaml's learning rate")
+    p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip Tables 4 and 5")
     s = main_(p.parse_args())
-    console = Console()
-    console.print(table(s))
-    console.print(json.dumps({"seconds": s["seconds"]}))
+    Console(width=150).print(table(s))
+    print(json.dumps({"seconds": s["seconds"]}))

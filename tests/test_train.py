@@ -49,6 +49,9 @@ def test_grpo_steps_phase_switch_and_checkpoint(tiny_model_dir, mix, tmp_path, c
         assert r["reward/phase"] == phase and r["reward/xi0"] == (0.75 if phase == 2 else 0.5)
         assert 0 <= r["reward/parse_failure_rate"] <= 1 and r["reward/pred_boxes_mean"] >= 0
     assert (out / "reward_curves.png").stat().st_size > 1000
+    from visionr1.train.callbacks import phase_switch, read_metrics
+
+    assert phase_switch(read_metrics(out / "metrics.jsonl")) == 3  # the dashed line of the curves
     assert {p.name for p in out.glob("checkpoint-*")} == {"checkpoint-2", "checkpoint-4"}
     run = json.loads((out / "run_config.json").read_text())
     assert run["options"]["beta"] == 0.2 and run["options"]["loss_type"] == "grpo" and run["options"]["switch"] == 0.5
@@ -411,3 +414,10 @@ def test_a_loader_whose_processor_ignores_the_limits_is_refused(tiny_model_dir, 
     assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", tmp_path / "o",
                    "--model-loader", "custom_loader:load_ignoring_limits") == 2
     assert "the processor turns a 1280x720 image into a 1288x728 input" in _one_line(capsys)
+
+
+def test_curve_smoothing():
+    from visionr1.train.callbacks import smooth
+
+    assert smooth([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert smooth([2.0] * 5, 10) == [2.0] * 5 and smooth([], 3) == []

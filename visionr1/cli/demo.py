@@ -15,37 +15,39 @@ from visionr1.cli import console
 
 MARKER = "demo.json"
 MODELS = ("base", "sft", "grpo")  # evaluated checkpoints, in the order of the report's columns
+TITLES = {"base": "base (pretrained)", "sft": "base → SFT", "grpo": "base → GRPO"}
 BENCHMARKS = ("custom", "odinw")
+PAPER_ROWS = {"custom": "coco", "odinw": "odinw"}  # the paper's benchmark each demo set stands in for
 ODINW_SETS = 2  # the first sets of ODinW-13 (synthetic)
 IMAGES = 1000  # synthetic COCO train images: the shapes-simple recipe's samples
+IGNORES_IMAGE = 0.5  # warn when one answer is given to this share of the held-out images (or more)
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes of one demo run (the training options live in configs/demo/*.yaml)."""
+    """Sizes of one demo run (the training options live in configs/demo/*.yaml). SFT and GRPO take the same
+    steps with the same samples per step (4 images; GRPO: 4 prompts x G = 4 completions)."""
 
-    model_size: str  # synth tiny-model --size
-    sft_steps: int
-    grpo_steps: int
+    steps: int
     eval_limit: int  # queries per evaluation set
     max_new_tokens: int
 
 
 SCALES = {
-    "full": Scale(model_size="small", sft_steps=80, grpo_steps=24, eval_limit=32, max_new_tokens=96),
-    "fast": Scale(model_size="tiny", sft_steps=6, grpo_steps=3, eval_limit=4, max_new_tokens=32),
+    "full": Scale(steps=40, eval_limit=48, max_new_tokens=96),
+    "fast": Scale(steps=3, eval_limit=8, max_new_tokens=96),
 }
 
 
-def stages(out: Path, scale: Scale) -> list[tuple[str, list[str]]]:
+def stages(out: Path, scale: Scale, base: Path) -> list[tuple[str, list[str]]]:
     """The demo as a list of (title, ``visionr1`` command line)."""
     from visionr1.data.layouts import ODINW_13
     from visionr1.resources import resource_dir
 
     configs = resource_dir("configs") / "demo"
-    world, model, mix = out / "world", out / "model", out / "mix"
+    world, mix = out / "world", out / "mix"
     common = ["--limit", scale.eval_limit, "--max-new-tokens", scale.max_new_tokens, "--batch-size", 8]
-    checkpoints = {"base": model, "sft": out / "sft", "grpo": out / "grpo"}
+    checkpoints = {"base": base, "sft": out / "sft", "grpo": out / "grpo"}
 
     def evaluate(name: str) -> list[tuple[str, list[str]]]:
         ckpt, dest = checkpoints[name], out / "eval" / name
@@ -60,16 +62,15 @@ def stages(out: Path, scale: Scale) -> list[tuple[str, list[str]]]:
     plan = [
         ("synthetic world (simple profile)", ["synth", "world", "--out", world, "--profile", "simple",
                                               "--images", IMAGES]),
-        (f"synthetic Qwen2.5-VL checkpoint ({scale.model_size})",
-         ["synth", "tiny-model", "--out", model, "--size", scale.model_size]),
         ("training mix", ["data", "build", "--out", mix, "--recipe", "shapes-simple", "--family", "qwen2.5-vl",
                           "--coco-root", world / "coco"]),
         *evaluate("base"),
-        ("SFT warm start", ["train", "sft", "--model", model, "--data", mix, "--out", out / "sft",
-                            "--config", configs / "sft.yaml", "--max-steps", scale.sft_steps]),
-        ("GRPO with the Vision-R1 reward (paper preset)",
-         ["train", "grpo", "--model", out / "sft", "--data", mix, "--out", out / "grpo",
-          "--config", configs / "grpo.yaml", "--max-steps", scale.grpo_steps]),
+        ("SFT on the mix (the paper's baseline)",
+         ["train", "sft", "--model", base, "--data", mix, "--out", out / "sft", "--config", configs / "sft.yaml",
+          "--max-steps", scale.steps]),
+        ("GRPO with the Vision-R1 reward (paper preset), same samples",
+         ["train", "grpo", "--model", base, "--data", mix, "--out", out / "grpo", "--config",
+          configs / "grpo.yaml", "--max-steps", scale.steps]),
         *evaluate("sft"),
         *evaluate("grpo"),
     ]
@@ -86,10 +87,13 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
         rows = {}
         for name in MODELS:
             rep = load_report(out / "eval" / name / bench)
-            overall = rep.get("average") or next(iter(rep["sets"].values()))
-            rows[name] = {"mAP": rep["headline"], "AP50": overall["AP50"], "reward": overall["reward"],
-                          "parse_failures": sum(s["parse_failures"] for s in rep["sets"].values()),
-                          "queries": sum(s["queries"] for s in rep["sets"].values())}
+            sets = rep["sets"].values()
+            overall = rep.get("average") or next(iter(sets))
+            rows[name] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
+                          "reward": overall["reward"], "model": rep["model"],
+                          **{k: sum(s[k] for s in sets) for k in ("parse_failures", "queries", "answered")},
+                          "most_common_answer": max(s["most_common_answer"] for s in sets),
+                          "distinct_answers": sum(s["distinct_answers"] for s in sets)}
         results[bench] = rows
     logs = read_metrics(out / "grpo" / METRICS)
     rewards = [r["reward"] for r in logs if "reward" in r]
@@ -98,36 +102,69 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
             "grpo_reward": {"first_half": sum(rewards[:half]) / half,
                             "second_half": sum(rewards[half:]) / max(1, len(rewards) - half),
                             "steps": len(rewards)},
+            "warnings": ignores_image(results),
             "curves": str(out / "grpo" / "reward_curves.png"), "seconds": seconds}
 
 
-def _cell(row: dict) -> str:
-    reward = "-" if row["reward"] is None else f"{row['reward']:.2f}"
-    return f"{row['mAP']:.1f} / {row['AP50']:.1f} / {reward}"
+def ignores_image(results: dict) -> list[str]:
+    """One line per model and benchmark whose commonest answer was given to ``IGNORES_IMAGE`` of the held-out
+    queries or more (each is another image or category): a model that does not look at its image."""
+    out = []
+    for bench, rows in results.items():
+        for name, r in rows.items():
+            if r["answered"] >= 4 and r["most_common_answer"] >= IGNORES_IMAGE * r["answered"]:
+                out.append(f"{TITLES[name]} gives one answer to {r['most_common_answer']} of {r['answered']} "
+                           f"{bench} queries: it ignores its image")
+    return out
+
+
+def _paper(bench: str) -> dict[str, float]:
+    """The paper's Qwen2.5-VL-7B mAP for the benchmark a demo set stands in for: base, SFT, + Vision-R1."""
+    from visionr1.eval.report import PAPER, PAPER_SFT
+
+    key = PAPER_ROWS[bench]
+    base, r1 = PAPER[key]["models"]["Qwen2.5-VL-7B"]
+    return {"base": base, "sft": PAPER_SFT[key], "grpo": r1}
+
+
+def _row(row: dict) -> list[str]:
+    return [f"{row['mAP']:.1f}", f"{row['AP50']:.1f}", f"{row['AR100']:.1f}",
+            "-" if row["reward"] is None else f"{row['reward']:.2f}"]
+
+
+COLUMNS = ("mAP", "AP50", "AR100", "reward", "paper mAP")
 
 
 def report_table(summary: dict) -> Table:
-    t = Table(title="visionr1 demo, held-out synthetic sets: mAP / AP50 (percent) / mean Vision-R1 reward (0-3)")
+    t = Table(title="visionr1 demo, held-out synthetic sets (percent; reward: mean Vision-R1 reward, 0-3); paper: "
+                    "Qwen2.5-VL-7B on COCO / ODinW-13, Table 1")
     t.add_column("benchmark")
-    for name in MODELS:
-        t.add_column({"base": "base (random init)", "sft": "SFT", "grpo": "SFT + GRPO"}[name], justify="right")
-    t.add_column("parse failures (base → GRPO)", justify="right")
+    t.add_column("model")
+    for col in COLUMNS:
+        t.add_column(col, justify="right")
     for bench, rows in summary["results"].items():
-        t.add_row(bench, *(_cell(rows[n]) for n in MODELS),
-                  f"{rows['base']['parse_failures']}/{rows['base']['queries']} → "
-                  f"{rows['grpo']['parse_failures']}/{rows['grpo']['queries']}")
+        paper = _paper(bench)
+        for i, name in enumerate(MODELS):
+            t.add_row(f"{bench} ({PAPER_ROWS[bench]})" if i == 0 else "", TITLES[name], *_row(rows[name]),
+                      f"{paper[name]:.1f}", end_section=i == len(MODELS) - 1)
     return t
 
 
 def markdown(summary: dict) -> str:
-    lines = ["# visionr1 demo", "", "Held-out synthetic sets: mAP / AP50 (percent) / mean Vision-R1 reward (0-3).", "",
-             "| benchmark | base | SFT | SFT + GRPO |", "|---|---|---|---|"]
+    lines = ["# visionr1 demo", "",
+             "Held-out synthetic sets (percent; reward: mean Vision-R1 reward, 0-3). SFT and GRPO start from the same "
+             "pretrained base and see the same samples. Paper: Qwen2.5-VL-7B mAP on the benchmark the set stands in "
+             "for (Table 1: base, SFT, + Vision-R1).", "",
+             "| benchmark | model | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for bench, rows in summary["results"].items():
-        lines.append(f"| {bench} | " + " | ".join(_cell(rows[n]) for n in MODELS) + " |")
+        paper = _paper(bench)
+        for name in MODELS:
+            lines.append(f"| {bench} | {TITLES[name]} | " + " | ".join(_row(rows[name])) + f" | {paper[name]:.1f} |")
     g = summary["grpo_reward"]
     lines += ["", f"GRPO mean reward (format + recall + precision, 0-3): {g['first_half']:.3f} in the first half "
-              f"of {g['steps']} steps, {g['second_half']:.3f} in the second. Curves: `{summary['curves']}`.", "",
-              "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())]
+              f"of {g['steps']} steps, {g['second_half']:.3f} in the second. Curves: `{summary['curves']}`.", ""]
+    lines += [f"Warning: {w}." for w in summary["warnings"]] + ([""] if summary["warnings"] else [])
+    lines += ["Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -135,11 +172,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder of the whole run (world, model, mix, checkpoints, "
                                            "evaluations, report).")] = Path("runs/demo"),
     fast: Annotated[bool, typer.Option("--fast", help="The smallest run that passes every stage (< 3 min; "
-                                                      "for CI): tiny model, a few steps.")] = False,
+                                                      "for CI): a few steps, a few queries.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier demo run in --out.")] = False,
 ) -> None:
-    """Synthetic world → synthetic Qwen2.5-VL → training mix → SFT warm start → GRPO with the Vision-R1 reward →
-    evaluation of base / SFT / GRPO → report and reward curves. Every stage is a real `visionr1` command,
+    """Synthetic world → training mix → the shipped pretrained synthetic Qwen2.5-VL (base) → SFT, and GRPO with the
+    Vision-R1 reward, from the base on the same samples → evaluation of base / SFT / GRPO → report and reward
+    curves. Every stage is a real `visionr1` command,
     printed before it runs, so any of them can be re-run or changed by hand."""
     from visionr1.cli import main
     from visionr1.errors import VisionR1Error
@@ -148,7 +186,9 @@ def demo(
     out = prepare_output_dir(out, force=force, marker=MARKER).resolve()
     scale = SCALES["fast" if fast else "full"]
     write_json(out / MARKER, {"generator": "visionr1 demo", "scale": scale.__dict__}, indent=2)
-    plan = stages(out, scale)
+    from visionr1.synth.pretrain import shipped_base
+
+    plan = stages(out, scale, shipped_base())
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     for i, (title, argv) in enumerate(plan, 1):
@@ -172,4 +212,6 @@ def demo(
     console.out.print("review in FiftyOne (`pip install -e '.[review]'`): visionr1 review eval "
                       f"{out / 'eval' / 'grpo' / 'custom'} --compare {out / 'eval' / 'base' / 'custom'} --name demo"
                       " && visionr1 review app demo", markup=False)
+    for w in summary["warnings"]:
+        console.err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     console.out.print(report_table(summary))

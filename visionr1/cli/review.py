@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +19,11 @@ JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the sum
 
 
 def _finish(summary: dict, table, json_out: Path | None) -> None:
+    from visionr1.io import write_json
+
     console.out.print(table)
     if json_out:
-        json_out.write_text(json.dumps(summary, indent=2))
+        write_json(json_out, summary, indent=2)
     console.out.print(f"open it: visionr1 review app {summary['dataset']}")
 
 

@@ -106,3 +106,125 @@ def tiny_model(
     table.add_row("seed", str(seed))
     table.add_row("files", ", ".join(sorted(p.name for p in path.iterdir())))
     console.out.print(table)
+
+
+HELDOUT = (("grounding", "single+pos"), ("detection", "all"))  # held-out tasks of the card: name, eval protocol
+SUBSET = 32  # queries per task of the card's fixed subset (the regression test reproduces these exactly)
+
+
+def heldout_metrics(model: Path, world: Path, limit: int | None) -> dict:
+    """Grounding (one category asked) and dense detection (every category named) on the world's COCO val2017
+    images, which pretraining never sees, through ``visionr1 eval custom`` with greedy decoding."""
+    import json
+    import tempfile
+
+    from visionr1.cli import main
+    from visionr1.errors import VisionR1Error
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, protocol in HELDOUT:
+            dest = Path(tmp) / task
+            argv = ["eval", "custom", "--model", model, "--data-root", world / "coco" / "val2017",
+                    "--annotations", world / "coco" / "annotations" / "instances_val2017.json", "--protocol",
+                    protocol, "--out", dest, "--max-new-tokens", 96, "--batch-size", 16]
+            if main([str(a) for a in [*argv, *(["--limit", limit] if limit else [])]]) != 0:
+                raise VisionR1Error(f"the held-out evaluation of {model} failed (its error is printed above)")
+            s = next(iter(json.loads((dest / "report.json").read_text())["sets"].values()))
+            out[task] = {k: s[k] for k in ("queries", "mAP", "AP50", "AR100", "reward", "parse_failures")}
+    return out
+
+
+def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit: int | None) -> dict:
+    """Measure a pretrained checkpoint on the held-out sets (all queries and the fixed subset) and write its card:
+    the command, world, options, curriculum, hardware, wall time and the results. Returns the results."""
+    import platform
+    from dataclasses import asdict
+
+    import torch
+
+    from visionr1 import __version__
+    from visionr1.io import write_bytes
+    from visionr1.synth import pretrain as pt
+    from visionr1.synth.tiny_model import CARD, card, read_card
+
+    metrics = {"all": heldout_metrics(root, world, eval_limit), f"first_{SUBSET}": heldout_metrics(root, world,
+                                                                                                  SUBSET)}
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else (
+        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+    info = {**read_card(root), "generator": "visionr1 synth pretrain", "version": __version__, "pretrain": {
+        "command": f"visionr1 synth pretrain --world <world> --out <out> --size {cfg.size} --steps {cfg.steps} "
+                   f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}",
+        "world": pt.world_info(world), "config": asdict(cfg), "curriculum": [list(c) for c in pt.CURRICULUM],
+        "hardware": device, "wall_seconds": round(seconds), "heldout": metrics}}
+    write_bytes(root / CARD, card(info, f"Synthetic Qwen2.5-VL base ({cfg.size}, pretrained)",
+                                  pt.card_body(info)).encode("utf-8"))
+    return metrics
+
+
+@app.command("pretrain")
+def pretrain(
+    world: Annotated[Path, typer.Option(help="A world written by `visionr1 synth world --profile simple`; its "
+                                             "seed fixes the category vocabulary.")],
+    out: Annotated[Path, typer.Option(help="Folder for the checkpoint (created; must be empty unless --resume "
+                                           "or --force).")],
+    size: Annotated[str, typer.Option(help="Size preset of the initial random weights (synth tiny-model).")]
+    = "small",
+    steps: Annotated[int, typer.Option(help="Optimizer steps, 1 to 1,000,000.")] = 3600,
+    seed: Annotated[int, typer.Option(help="Seed of the weights, tokenizer and pretraining stream.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images (conversations) per step, 1 to 1024.")] = 16,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 1e-3,
+    eval_limit: Annotated[int | None, typer.Option(help="Queries per held-out task of the card (default: all).")]
+    = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out from its last "
+                                                          "saved state (the result equals an uninterrupted run's).")]
+    = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier synthetic model in --out.")] = False,
+) -> None:
+    """Pretrain a synthetic Qwen2.5-VL on the world (name the objects → coarse position → grounding → a little
+    detection, on images of its own), then measure it on held-out grounding and detection and write the results
+    into its card. The checkpoint is an ordinary one in the hub layout: the base model of the demo."""
+    from visionr1.errors import VisionR1Error
+    from visionr1.io import lock_dir, prepare_output_dir
+    from visionr1.synth import pretrain as pt
+    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES
+    from visionr1.synth.writers import WORLD_MARKER
+
+    check_range("seed", seed, 0, MAX_SEED)
+    check_range("steps", steps, 1, 1_000_000)
+    check_range("batch-size", batch_size, 1, 1024)
+    check_range("learning-rate", learning_rate, 1e-8, 1.0)
+    check_range("eval-limit", eval_limit, 1, None)
+    if size not in SIZES:
+        raise VisionR1Error(f"unknown size '{size}' (choose from {', '.join(SIZES)})")
+    if not (world / WORLD_MARKER).is_file():
+        raise VisionR1Error(f"{world} is not a synthetic world (no {WORLD_MARKER}); write one with `visionr1 synth "
+                            "world --profile simple`")
+    if resume and force:
+        raise VisionR1Error("--resume continues the run in --out and --force replaces it: choose one")
+    cfg = pt.PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate)
+    with lock_dir(out) as root:
+        if resume:
+            pt.check_resume(root, cfg)
+        else:
+            prepare_output_dir(root, force=force, marker=CARD, marker_text=CARD_TAG)
+        pt.world_info(world)
+        with console.progress() as bar:
+            task = bar.add_task("pretraining", total=steps)
+
+            def log(row: dict) -> None:
+                bar.update(task, completed=row["step"])
+                if "probe_loss" in row:
+                    console.err.print(f"step {row['step']}: loss {row['loss']:.3f}, held-out {row['probe_loss']:.3f}"
+                                      f" (images shuffled: {row['probe_loss_shuffled_images']:.3f})",
+                                      highlight=False)
+
+            seconds = pt.pretrain(world, root, cfg, resume=resume, log=log)
+        metrics = write_pretrain_card(root, world, cfg, seconds, eval_limit)
+    table = Table(title=f"pretrained synthetic {size} checkpoint in {root}: held-out COCO val2017 of the world")
+    for col in ("task", "queries", "mAP", "AP50", "AR100", "mean reward"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for name, m in metrics["all"].items():
+        table.add_row(name, str(m["queries"]), f"{m['mAP']:.1f}", f"{m['AP50']:.1f}", f"{m['AR100']:.1f}",
+                      f"{m['reward']:.2f}")
+    console.out.print(table)

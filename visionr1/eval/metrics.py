@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -201,10 +202,14 @@ def _answered(es: EvalSet, records: dict[str, dict]) -> list[tuple[Query, dict]]
 
 def _counts(es: EvalSet, answered: list[tuple[Query, dict]], unread: list[bool]) -> dict:
     """Queries, answers, and answers whose format could not be read (``unread``), not counting answers in plain
-    words ("There is no dog."): those say "no object"."""
+    words ("There is no dog."): those say "no object". ``distinct_answers`` and ``most_common_answer`` (how
+    often the commonest answer was given) tell a model that ignores its image: it answers different images
+    alike."""
+    raws = Counter(rec["raw"] for _, rec in answered)
     return {"queries": len(es.queries), "answered": len(answered),
             "parse_failures": sum(bad and not says_nothing(rec["raw"])
-                                  for (_, rec), bad in zip(answered, unread, strict=True))}
+                                  for (_, rec), bad in zip(answered, unread, strict=True)),
+            "distinct_answers": len(raws), "most_common_answer": max(raws.values(), default=0)}
 
 
 def rec_metrics(es: EvalSet, records: dict[str, dict]) -> dict:

@@ -201,16 +201,32 @@ def hub_tokenizer_config(ids) -> dict:
     }
 
 
-def _weights(config: dict, seed: int, tmp: Path):
-    """Random weights saved by transformers in bf16, in two shards with an index (the hub's layout has five)."""
+def save_weights(model, out: Path) -> None:
+    """Write ``model``'s weights to ``out`` as the hub ships them: bf16, hub parameter names (transformers
+    reverts its renaming on save), sharded with an index; earlier shards in ``out`` are replaced."""
+    import tempfile
+
+    import torch
+
+    model = model.to(torch.bfloat16)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        model.save_pretrained(tmp, max_shard_size=size // 2 + 1)
+        for old in Path(out).glob("model*.safetensors*"):
+            old.unlink()
+        for f in sorted(Path(tmp).glob("model*.safetensors*")):
+            f.replace(Path(out) / f.name)
+
+
+def _weights(config: dict, seed: int, tmp: Path, out: Path) -> int:
+    """Random weights (``save_weights``); returns the number of parameters."""
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     (tmp / "config.json").write_text(json.dumps(config))
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(tmp), dtype=torch.bfloat16)
-    size = sum(p.numel() * p.element_size() for p in model.parameters())
-    model.save_pretrained(tmp / "weights", max_shard_size=size // 2 + 1)
+    save_weights(model, out)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -231,9 +247,7 @@ def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str =
     config = hub_config(dims, len(tok), ids)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         tmp = Path(tmp)
-        parameters = _weights(config, seed, tmp)
-        for f in sorted((tmp / "weights").glob("model*.safetensors*")):
-            f.replace(out / f.name)
+        parameters = _weights(config, seed, tmp, out)
         tok.save_pretrained(tmp / "tokenizer")
         (tmp / "tokenizer" / "tokenizer.json").replace(out / "tokenizer.json")
     bpe = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["model"]
@@ -253,16 +267,18 @@ def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str =
     return out
 
 
-def card(info: dict) -> str:
-    """The model card (``README.md``, as on the hub): YAML front matter with how the checkpoint was made."""
+def card(info: dict, title: str | None = None, body: str | None = None) -> str:
+    """The model card (``README.md``, as on the hub): YAML front matter with how the checkpoint was made
+    (``visionr1_synth``, which ``read_card`` returns), a title and a body."""
     import yaml
 
     front = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "image-text-to-text",
-                            "license": "apache-2.0", "visionr1_synth": info}, sort_keys=False)
-    return (f"---\n{front}---\n{CARD_TAG}\n\n# Synthetic Qwen2.5-VL ({info['size']}, seed {info['seed']})\n\n"
-            f"Random weights, {info['parameters']:,} parameters, in the file layout of "
-            "`Qwen/Qwen2.5-VL-7B-Instruct`. Made by `visionr1 synth tiny-model --size "
-            f"{info['size']} --seed {info['seed']}` (visionr1 {info['version']}); see docs/synth.md.\n")
+                            "license": "apache-2.0", "visionr1_synth": info}, sort_keys=False, allow_unicode=True)
+    title = title or f"Synthetic Qwen2.5-VL ({info['size']}, seed {info['seed']})"
+    body = body or (f"Random weights, {info['parameters']:,} parameters, in the file layout of "
+                    "`Qwen/Qwen2.5-VL-7B-Instruct`. Made by `visionr1 synth tiny-model --size "
+                    f"{info['size']} --seed {info['seed']}` (visionr1 {info['version']}); see docs/synth.md.")
+    return f"---\n{front}---\n{CARD_TAG}\n\n# {title}\n\n{body}\n"
 
 
 def read_card(path: str | Path) -> dict:

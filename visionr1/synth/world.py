@@ -48,7 +48,7 @@ PROFILES = {
 }
 
 _STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8,
-            "odinw-variant": 9}
+            "odinw-variant": 9, "pretrain": 10}
 
 # ODinW sets the world writes: the evaluation sets (ODinW-13 and the out-of-domain sets) and the two ODinW-35
 # variants of evaluation sets, which re-label (EgoHands/specific) or tile (AerialMaritimeDrone/tiled) their images.

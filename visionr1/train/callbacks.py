@@ -44,8 +44,23 @@ class MetricsFile(TrainerCallback):
             plot_curves(self.path, self.path.parent / CURVES)
 
 
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing moving average over ``window`` points (fewer at the start)."""
+    import numpy as np
+
+    c = np.cumsum([0.0, *values])
+    lo = np.maximum(np.arange(1, len(values) + 1) - window, 0)
+    return ((c[1:] - c[lo]) / (np.arange(1, len(values) + 1) - lo)).tolist()
+
+
+def phase_switch(rows: list[dict]) -> int | None:
+    """The first step logged in phase 2 of the progressive rule refinement (None: no switch)."""
+    return next((r["step"] for r in rows if r.get("reward/phase", 1) >= 2), None)
+
+
 def plot_curves(metrics: Path, out: Path) -> Path | None:
-    """One panel per reward term (GRPO) or the loss (SFT), against the step."""
+    """One panel per reward term (GRPO) or the loss (SFT) against the step: the logged values faint, their
+    moving average (a tenth of the run) bold, the switch to phase 2 of the reward (Sec. 3.3) as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,10 +71,15 @@ def plot_curves(metrics: Path, out: Path) -> Path | None:
             if any(k in r for r in rows)]
     if not keys:
         return None
+    switch = phase_switch(rows)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
-        pts = [(r["step"], r[key]) for r in rows if key in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 50 else None)
+        steps, values = zip(*[(r["step"], r[key]) for r in rows if key in r], strict=True)
+        ax.plot(steps, values, color="tab:blue", alpha=0.3, linewidth=1)
+        ax.plot(steps, smooth(list(values), max(1, len(values) // 10)), color="tab:blue", linewidth=2)
+        if switch is not None:
+            ax.axvline(switch, color="tab:red", linestyle="--", linewidth=1, label="phase 2")
+            ax.legend(loc="lower right", fontsize=7)
         ax.set_title(key.replace("rewards/", "").replace("/mean", ""))
         ax.set_xlabel("step")
     fig.tight_layout()

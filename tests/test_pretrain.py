@@ -1,0 +1,183 @@
+"""``visionr1 synth pretrain``: the curriculum's samples, resumable training, the CLI, and the shipped base."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import one_error, run_cli
+from safetensors.torch import load_file
+
+from visionr1.errors import VisionR1Error
+from visionr1.formats import get_adapter
+from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS
+from visionr1.synth import pretrain as pt
+from visionr1.synth.tiny_model import read_card
+from visionr1.synth.world import build_world
+
+FAMILY = "qwen2.5-vl"
+
+
+@pytest.fixture(scope="module")
+def simple_world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("simple") / "world"
+    assert run_cli("synth", "world", "--out", out, "--profile", "simple", "--images", 128) == 0
+    return out
+
+
+def _samples(n: int, progress: float, seed: int = 0) -> list[pt.Sample]:
+    vocab = pt.domains(0)
+    return [pt.make_sample(seed, i, progress, vocab, "simple", FAMILY, MIN_PIXELS, MAX_PIXELS) for i in range(n)]
+
+
+def test_answers_are_read_from_the_scene():
+    """Every answer is what the image shows: names of the drawn objects, their grid cells, their boxes back
+    through the adapter within a pixel; phase 1 asks only name / where, the last phase grounds and detects."""
+    adapter = get_adapter(FAMILY)
+    assert {t for s in _samples(40, 0.0) for t, _, _ in s.turns} <= {"name", "where"}
+    late = _samples(60, 0.9)
+    assert {t for s in late for t, _, _ in s.turns} == set(pt.TASKS)
+    for s in late:
+        labels = {o.label for o in s.scene.objects}
+        for task, _, answer in s.turns:
+            if task == "name":
+                assert set(answer.split(", ")) == labels
+            elif task in ("ground", "detect"):
+                geo = adapter.geometry(s.scene.width, s.scene.height)
+                parsed = adapter.parse(answer, geo)
+                asked = set(parsed.labels)
+                assert task == "detect" or len(asked) == 1
+                want = [o for o in s.scene.objects if task == "detect" or o.label in asked]
+                got = parsed.boxes.tolist()
+                assert len(got) == len(want)
+                for o in want:  # each drawn box is in the answer, within a pixel
+                    assert min(max(abs(a - b) for a, b in zip(g, o.box, strict=True)) for g in got) <= 1.0
+
+
+def test_images_kept_apart_from_the_world():
+    """Pretraining scenes come from their own stream: none equals an image of any source of the world."""
+    world = build_world(0, 200, "simple")
+    seen = {hashlib.sha1(s.render().tobytes()).hexdigest()
+            for scenes in (*world.coco.values(), *(sp for sets in world.odinw.values() for sp in sets.values()))
+            for s in scenes}
+    mine = {hashlib.sha1(s.scene.render().tobytes()).hexdigest() for s in _samples(300, 0.5)}
+    assert len(mine) == 300 and not mine & seen
+
+
+def test_labels_cover_the_answers_only(tiny_model_dir):
+    """Through the checkpoint's own processor: the labelled tokens decode to the answers of every turn, each
+    ending with <|im_end|>; prompts, images and padding are not trained on."""
+    from visionr1.models import build_processor
+
+    proc = build_processor(str(tiny_model_dir), family=FAMILY, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    samples = _samples(6, 0.9)
+    batch = pt.collate(samples, proc, [s.scene.render() for s in samples])
+    for row, s in zip(batch["labels"], samples, strict=True):
+        text = proc.tokenizer.decode([t for t in row.tolist() if t != -100])
+        assert text == "".join(a + "<|im_end|>" for _, _, a in s.turns)
+    image = batch["input_ids"] == proc.image_token_id
+    assert torch.equal(batch["mm_token_type_ids"].bool(), image) and not (batch["labels"][image] != -100).any()
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for f in sorted(folder.glob("model-*.safetensors")):
+        out.update(load_file(f))
+    return out
+
+
+def test_resume_equals_an_uninterrupted_run(simple_world, tmp_path):
+    """Interrupted after its state at step 2 was saved, resumed: the weights equal an uninterrupted run's and
+    each step is logged once."""
+    cfg = pt.PretrainConfig(size="tiny", steps=5, batch_size=2, save_every=2, log_every=1, probe_every=5,
+                            warmup_steps=2)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    pt.pretrain(simple_world, whole, cfg, log=lambda row: None)
+
+    def stop(row):
+        if row["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pt.pretrain(simple_world, cut, cfg, log=stop)
+    with pytest.raises(VisionR1Error, match="other options"):
+        pt.pretrain(simple_world, cut, replace(cfg, learning_rate=1e-4), resume=True)
+    assert pt.pretrain(simple_world, cut, cfg, resume=True, log=lambda row: None) > 0
+    a, b = _weights(whole), _weights(cut)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in (cut / pt.LOG).read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5] and not (cut / pt.STATE).exists()
+
+
+def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
+    out = tmp_path / "base"
+    assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, "--size", "tiny", "--steps", 3,
+                   "--batch-size", 2, "--eval-limit", 2) == 0
+    info = read_card(out)
+    assert info["generator"] == "visionr1 synth pretrain" and info["pretrain"]["config"]["steps"] == 3
+    held = info["pretrain"]["heldout"]
+    assert set(held["all"]) == {"grounding", "detection"} and held["all"]["detection"]["queries"] == 2
+    assert "visionr1 synth pretrain --world world --out base" in (out / "README.md").read_text()
+    from visionr1.models import check_model
+
+    check_model(str(out), FAMILY)
+    # an earlier pretrained model is replaced only with --force; a foreign folder never
+    capsys.readouterr()
+    assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, "--size", "tiny", "--steps", 1) == 2
+    one_error(capsys, out, "not empty")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert run_cli("synth", "pretrain", "--world", simple_world, "--out", foreign, "--steps", 1, "--force") == 2
+    one_error(capsys, foreign, "refusing to clear")
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["--steps", "0"], ["--steps"]),
+    (["--batch-size", "5000"], ["--batch-size"]),
+    (["--learning-rate", "nan"], ["--learning-rate"]),
+    (["--seed", "-1"], ["--seed"]),
+    (["--size", "huge"], ["huge"]),
+    (["--resume"], ["--resume", "no interrupted"]),
+])
+def test_bad_options_refused_before_work(simple_world, tmp_path, capsys, args, names):
+    out = tmp_path / "out"
+    assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, *args) == 2
+    one_error(capsys, *names)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_not_a_world_refused(tmp_path, capsys):
+    assert run_cli("synth", "pretrain", "--world", tmp_path, "--out", tmp_path / "o") == 2
+    one_error(capsys, tmp_path, "not a synthetic world")
+
+
+@pytest.fixture(scope="module")
+def card_world(tmp_path_factory) -> Path:
+    """The world the card was measured on (1,000 images, seed 0): image ids, and so query order and batches,
+    depend on the world's size."""
+    out = tmp_path_factory.mktemp("card") / "world"
+    assert run_cli("synth", "world", "--out", out, "--profile", "simple", "--images", 1000) == 0
+    return out
+
+
+def test_shipped_base_reproduces_its_card(card_world):
+    """The committed base localizes (its card's held-out numbers are above zero), and the whole eval chain
+    reproduces the card's numbers on the fixed subset (greedy decoding; a CPU of another make may differ in the
+    last bits of a logit)."""
+    from visionr1.cli.synth import SUBSET, heldout_metrics
+
+    base = pt.shipped_base()
+    held = read_card(base)["pretrain"]["heldout"]
+    assert all(m["mAP"] > 0 and m["AP50"] > 0 for m in held["all"].values())
+    got = heldout_metrics(base, card_world, SUBSET)
+    for task, card in held[f"first_{SUBSET}"].items():
+        assert got[task]["queries"] == card["queries"] == SUBSET
+        for k in ("mAP", "AP50", "AR100"):
+            assert abs(got[task][k] - card[k]) <= 2.0, (task, k, got[task][k], card[k])
+        assert abs(got[task]["reward"] - card["reward"]) <= 0.05

@@ -1,0 +1,389 @@
+"""``visionr1 synth pretrain``: the pretraining stage the real base models had, on the synthetic world.
+
+Qwen2.5-VL-7B localizes before Vision-R1 touches it (COCO mAP 17.7, ODinW-13 37.0): it was pretrained on image-text
+pairs, grounding and detection data. A synthetic checkpoint starts from random weights, and a model trained from
+scratch on the Vision-R1 mix alone learns the answer format without ever looking at the image. This stage gives it
+the base model's situation in miniature with a curriculum in which every answer depends on the image:
+
+1. ``name``: which objects are in the image (the answer is the set of names; it cannot be guessed from the prompt);
+2. ``where``: the coarse position (3 x 3 grid) of every instance of one named object;
+3. ``ground``: the family's grounding instruction, one category asked, boxes in the model's coordinate space;
+4. ``detect``: the family's detection instruction naming a whole category set, a little of it.
+
+The share of each task moves from naming to grounding as training goes on (``CURRICULUM``). Images are new scenes
+drawn from their own random stream (``pretrain``), so they are neither the Vision-R1 mix's nor any evaluation
+set's; the vocabulary is the world's: COCO's shape categories and the look of every ODinW category (what a real
+base model knows about boats and potholes). The result is an ordinary checkpoint in the hub layout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from visionr1.data.layouts import EVAL_SETS
+from visionr1.data.templates import load_templates
+from visionr1.errors import VisionR1Error
+from visionr1.formats import get_adapter
+from visionr1.synth.shapes import SHAPES
+from visionr1.synth.world import (
+    COCO_SHAPES,
+    COLOUR_NAMES,
+    PROFILES,
+    Scene,
+    _odinw_categories,
+    _rng,
+    make_scene,
+)
+
+TASKS = ("name", "where", "ground", "detect")
+# (start of the phase as a share of the steps, task weights in TASKS order)
+CURRICULUM = ((0.0, (0.6, 0.4, 0.0, 0.0)), (0.1, (0.2, 0.3, 0.5, 0.0)), (0.3, (0.1, 0.1, 0.6, 0.2)))
+NAME_PROMPT = "Which objects are in the image? Name each kind once, from left to right."
+WHERE_PROMPT = "Where is the {category} in the image? Give the rough position of each one."
+GRID = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
+COCO_SHARE = 0.4  # share of scenes in COCO's vocabulary; the rest are split evenly among the ODinW sets
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A category vocabulary of the world: names, and how each looks (shape, colour or None for any)."""
+
+    name: str
+    categories: tuple[str, ...]
+    looks: dict[str, tuple[str, str | None]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scene and a conversation about it: ``turns`` of (task, prompt, answer)."""
+
+    scene: Scene
+    turns: tuple[tuple[str, str, str], ...]
+
+
+def domains(world_seed: int) -> list[Domain]:
+    """COCO's shapes and every ODinW evaluation set's categories with the looks the world draws them with."""
+    out = [Domain("coco", COCO_SHAPES, {s: (s, None) for s in COCO_SHAPES})]
+    for oi, name in enumerate(EVAL_SETS):
+        cats, looks, _ = _odinw_categories(_rng(world_seed, "odinw-cats", oi), name, tuple(SHAPES))
+        out.append(Domain(name, cats, looks))
+    return out
+
+
+def task_weights(progress: float) -> tuple[float, ...]:
+    """The curriculum's task weights at ``progress`` (0..1) of the run."""
+    return next(w for start, w in reversed(CURRICULUM) if progress >= start)
+
+
+def _region(scene: Scene, box) -> str:
+    cx, cy = (box[0] + box[2]) / 2 / scene.width, (box[1] + box[3]) / 2 / scene.height
+    return GRID[min(int(cy * 3), 2)][min(int(cx * 3), 2)]
+
+
+def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], profile: str, family: str,
+                min_pixels: int, max_pixels: int, turns: int = 3) -> Sample:
+    """Sample ``index`` of the pretraining stream of ``seed``: a new scene and ``turns`` tasks about it, drawn
+    from the curriculum at ``progress`` (several questions per image, as in LLaVA-style conversations: each
+    answer is supervised, the image is encoded once)."""
+    rng = _rng(seed, "pretrain", index)
+    p = PROFILES[profile]
+    weights = [COCO_SHARE] + [(1 - COCO_SHARE) / (len(vocab) - 1)] * (len(vocab) - 1)
+    dom = vocab[int(rng.choice(len(vocab), p=weights))]
+    drawn = [c for c in dom.categories if dom.looks.get(c)]
+    items = []
+    for _ in range(int(rng.integers(1, p.most + 1))):
+        label = drawn[int(rng.integers(len(drawn)))]
+        shape, colour = dom.looks[label]
+        items.append((shape, colour or COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], label))
+    scene = make_scene(rng, f"pretrain/{index}", items, profile=p)
+    objects = sorted(scene.objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))
+    present = list(dict.fromkeys(o.label for o in objects))
+    templates, adapter = load_templates(family), get_adapter(family)
+    geo = adapter.geometry(scene.width, scene.height, min_pixels=min_pixels, max_pixels=max_pixels)
+    out: list[tuple[str, str, str]] = []
+    for task in rng.choice(len(TASKS), size=turns, p=task_weights(progress)):
+        task = TASKS[int(task)]
+        asked = present[int(rng.integers(len(present)))] if present else None
+        if task == "name" or asked is None:
+            out.append(("name", NAME_PROMPT, ", ".join(present) or "None"))
+        elif task == "where":
+            out.append((task, WHERE_PROMPT.format(category=asked),
+                        ", ".join(_region(scene, o.box) for o in objects if o.label == asked)))
+        elif task == "ground":
+            gt = [{"bbox": list(o.box), "label": o.label} for o in objects if o.label == asked]
+            out.append((task, templates["grounding"][0].render([asked]), adapter.serialize(gt, geo)))
+        else:
+            gt = [{"bbox": list(o.box), "label": o.label} for o in objects]
+            out.append((task, templates["detection"][0].render(list(dom.categories)), adapter.serialize(gt, geo)))
+    return Sample(scene, tuple(dict.fromkeys(out)))  # a question asked twice is asked once
+
+
+def collate(samples: list[Sample], processor, images: list) -> dict:
+    """Model inputs of a batch of conversations, right-padded, with labels on the answers (each with its
+    ``<|im_end|>``) only. The first user turn (system prompt, image, question) goes through the processor; the
+    later turns are tokenized around the chat template's special tokens, where tokenization splits anyway."""
+    import torch
+
+    tok = processor.tokenizer
+    tok.padding_side = "right"
+    first = [processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": s.turns[0][1]}]}],
+        tokenize=False, add_generation_prompt=True) for s in samples]
+    batch = processor(text=first, images=images, padding=True, return_tensors="pt")
+    lengths = batch["attention_mask"].sum(1).tolist()
+    texts, owners, labelled = [], [], []
+    for i, s in enumerate(samples):
+        for t, (_, _, answer) in enumerate(s.turns):
+            texts.append(answer + "<|im_end|>")
+            owners.append(i)
+            labelled.append(True)
+            if t + 1 < len(s.turns):
+                texts.append(f"\n<|im_start|>user\n{s.turns[t + 1][1]}<|im_end|>\n<|im_start|>assistant\n")
+                owners.append(i)
+                labelled.append(False)
+    rows = [(batch["input_ids"][i, :n].tolist(), [-100] * n) for i, n in enumerate(lengths)]
+    for i, ids, lab in zip(owners, tok(texts, add_special_tokens=False)["input_ids"], labelled, strict=True):
+        rows[i][0].extend(ids)
+        rows[i][1].extend(ids if lab else [-100] * len(ids))
+    width = max(len(r[0]) for r in rows)
+    pad = tok.pad_token_id
+    batch["input_ids"] = torch.tensor([r[0] + [pad] * (width - len(r[0])) for r in rows])
+    batch["labels"] = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in rows])
+    batch["attention_mask"] = torch.tensor([[1] * len(r[0]) + [0] * (width - len(r[0])) for r in rows])
+    if "mm_token_type_ids" in batch:  # 1 on image tokens (the processor's, extended to the longer rows)
+        batch["mm_token_type_ids"] = (batch["input_ids"] == processor.image_token_id).long()
+    return dict(batch)
+
+
+def answer_loss(model, batch: dict):
+    """Mean cross-entropy over the answer tokens; the language-model head runs on those positions only (most of
+    a sequence is prompt, image and padding, and the head is a fifth of the small model's compute)."""
+    import torch.nn.functional as F
+
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    hidden = model.model(**inputs).last_hidden_state[:, :-1]
+    target = labels[:, 1:]
+    keep = target != -100
+    logits = model.lm_head(hidden[keep])
+    return F.cross_entropy(logits.float(), target[keep])
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Options of ``visionr1 synth pretrain`` (the shipped base's values are the defaults)."""
+
+    size: str = "small"  # synth tiny-model size preset of the initial random weights
+    steps: int = 3600
+    seed: int = 0  # weights, tokenizer and the pretraining stream
+    batch_size: int = 16  # conversations (images) per step
+    turns: int = 3  # questions per image
+    learning_rate: float = 1e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    save_every: int = 250  # steps between resumable training states
+    probe_every: int = 250  # steps between held-out probes (real vs shuffled images)
+    log_every: int = 25  # steps between log lines
+    family: str = "qwen2.5-vl"
+
+
+SHIPPED = "shapes-base"  # models/<SHIPPED>: the base made by this module, committed with the project
+STATE = "pretrain-state"  # resumable training state inside --out, removed when the run completes
+LOG = "pretrain.jsonl"
+PROBE_INDEX = 10**9  # the held-out probe's samples come from a part of the stream training never reaches
+
+
+def shipped_base() -> Path:
+    """The pretrained synthetic base shipped in ``models/`` (see its card for the command that made it)."""
+    from visionr1.resources import resource_dir
+
+    path = resource_dir("models") / SHIPPED
+    if not (path / "model.safetensors.index.json").is_file():
+        raise VisionR1Error(f"the shipped base model {path} is missing its weights (a checkout without them?); "
+                            "make it with `visionr1 synth pretrain` (command in docs/synth.md)")
+    return path
+
+
+def world_info(world: Path) -> dict:
+    """Seed and profile of a world written by ``visionr1 synth world``."""
+    from visionr1.synth.writers import load_summary
+
+    info = load_summary(world)
+    return {"seed": int(info["seed"]), "profile": str(info.get("profile", "standard"))}
+
+
+def _lr(step: int, cfg: PretrainConfig) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def _batch(cfg: PretrainConfig, world: dict, vocab: list[Domain], processor, first: int, progress: float,
+           limits: tuple[int, int]) -> dict:
+    samples = [make_sample(cfg.seed, first + j, progress, vocab, world["profile"], cfg.family, *limits,
+                           turns=cfg.turns) for j in range(cfg.batch_size)]
+    return collate(samples, processor, [s.scene.render() for s in samples])
+
+
+def probe(model, batch: dict) -> dict[str, float]:
+    """Answer loss on held-out conversations with their own images and with the images rotated by one within
+    the batch: a model that reads its image loses far more on the second."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        real = answer_loss(model, batch).item()
+        grids = batch["image_grid_thw"]
+        per_image = (grids.prod(-1)).tolist()
+        chunks = list(torch.split(batch["pixel_values"], per_image))
+        shuffled = dict(batch, pixel_values=torch.cat(chunks[1:] + chunks[:1]))
+        other = answer_loss(model, shuffled).item()
+    model.train()
+    return {"probe_loss": round(real, 4), "probe_loss_shuffled_images": round(other, 4)}
+
+
+def check_resume(out: Path, cfg: PretrainConfig) -> None:
+    """An interrupted run in ``out`` that was started with ``cfg`` (its state and options are kept)."""
+    state_dir = Path(out) / STATE
+    if not (state_dir / "state.pt").is_file():
+        raise VisionR1Error(f"--resume: {out} holds no interrupted pretraining run ({STATE}/state.pt)")
+    started = json.loads((state_dir / "config.json").read_text())
+    if started != asdict(cfg):
+        raise VisionR1Error(f"--resume: {out} was started with other options ({started}); resume it with those")
+
+
+def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = False,
+             log: Callable[[dict], None] = print) -> float:
+    """Pretrain a synthetic checkpoint of ``cfg.size`` on the world in ``world`` and write it to ``out`` (hub
+    layout, card with the recipe). Resumable: a training state is kept in ``out/pretrain-state`` every
+    ``save_every`` steps and removed at the end. Returns the seconds spent training, over all resumed parts."""
+    import torch
+
+    from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS
+    from visionr1.io import write_bytes
+    from visionr1.models import load_model
+    from visionr1.synth.tiny_model import build_tiny_model, save_weights
+
+    info = world_info(world)
+    if info["profile"] != "simple":
+        raise VisionR1Error(f"{world}: pretraining is sized for the simple profile (112 x 112 images, 1-3 objects)"
+                            f"; this world is '{info['profile']}'")
+    out = Path(out)
+    state_dir = out / STATE
+    if resume:
+        check_resume(out, cfg)
+    else:
+        build_tiny_model(out, size=cfg.size, seed=cfg.seed, force=True)
+        state_dir.mkdir()
+        (state_dir / "config.json").write_text(json.dumps(asdict(cfg)))
+        (out / LOG).unlink(missing_ok=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, processor = load_model(str(out), family=cfg.family, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    model.to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=cfg.learning_rate, betas=(0.9, 0.98))
+    start, before = 0, 0.0
+    if resume:
+        state = torch.load(state_dir / "state.pt", map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, before = int(state["step"]), float(state.get("seconds", 0.0))
+        from visionr1.train.callbacks import read_metrics
+
+        rows = [r for r in read_metrics(out / LOG) if r["step"] <= start]
+        write_bytes(out / LOG, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    vocab = domains(info["seed"])
+    limits = (MIN_PIXELS, MAX_PIXELS)
+    probe_batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, PROBE_INDEX, 1.0, limits).items()}
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu",
+                                                                                                       enabled=False)
+    t0, running = time.perf_counter(), []
+    for step in range(start, cfg.steps):
+        progress = step / cfg.steps
+        batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, step * cfg.batch_size, progress,
+                                                     limits).items()}
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, cfg)
+        with autocast:
+            loss = answer_loss(model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        running.append(loss.item())
+        done = step + 1
+        if done % cfg.probe_every == 0 or done == cfg.steps or done % cfg.log_every == 0:
+            row = {"step": done, "loss": round(sum(running) / len(running), 4), "lr": _lr(step, cfg),
+                   "phase": CURRICULUM.index(next(c for c in reversed(CURRICULUM) if progress >= c[0])) + 1,
+                   "seconds_per_step": round((time.perf_counter() - t0) / (done - start), 3)}
+            running = []
+            if done % cfg.probe_every == 0 or done == cfg.steps:
+                with autocast:
+                    row.update(probe(model, probe_batch))
+            with open(out / LOG, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            log(row)
+        if done % cfg.save_every == 0 and done < cfg.steps:
+            tmp = state_dir / "state.pt.tmp"
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done,
+                        "seconds": before + time.perf_counter() - t0}, tmp)
+            tmp.replace(state_dir / "state.pt")
+    seconds = before + time.perf_counter() - t0
+    save_weights(model.to("cpu"), out)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return seconds
+
+
+def card_body(info: dict) -> str:
+    """The card's text: how to reproduce the checkpoint and what it scores on held-out synthetic sets."""
+    p = info["pretrain"]
+    rows = "\n".join(f"| {name} | {m['queries']} | {m['mAP']:.1f} | {m['AP50']:.1f} | {m['AR100']:.1f} | "
+                     f"{m['reward']:.2f} |" for name, m in p["heldout"]["all"].items())
+    return (f"A `{info['size']}` synthetic Qwen2.5-VL ({info['parameters']:,} parameters, hub file layout) pretrained "
+            f"from random weights on the synthetic shapes world (seed {p['world']['seed']}, {p['world']['profile']} "
+            "profile) by `visionr1 synth pretrain`: the base model of `visionr1 demo` and `benchmarks/learning.py`, "
+            "which localizes imperfectly, as Qwen2.5-VL-7B does before Vision-R1.\n\n"
+            "## Reproduce\n\n```\nvisionr1 synth world --out world --profile simple --images 1000 --seed "
+            f"{p['world']['seed']}\n{p['command'].replace('<world>', 'world').replace('<out>', 'base')}\n```\n\n"
+            f"Hardware: {p['hardware']}; wall time {p['wall_seconds'] / 60:.0f} min for {p['config']['steps']:,} "
+            f"steps of {p['config']['batch_size']} images ({p['config']['turns']} questions each). Curriculum "
+            "(share of the steps where a phase starts: weights of name / where / ground / detect): "
+            + "; ".join(f"{start:.0%}: {' / '.join(f'{w:.1f}' for w in ws)}" for start, ws in p["curriculum"])
+            + ".\n\n## Held-out results\n\nThe world's COCO val2017 images (never seen in pretraining), "
+            "`visionr1 eval custom`, greedy decoding: grounding = `--protocol single+pos` (one category asked), "
+            "detection = `--protocol all` (every category named).\n\n"
+            "| task | queries | mAP | AP50 | AR100 | mean reward (0-3) |\n|---|---|---|---|---|---|\n" + rows + "\n")
+
+
+def image_reliance(model_path: str | Path, world_seed: int, profile: str = "simple", n: int = 32,
+                   family: str = "qwen2.5-vl") -> dict[str, float]:
+    """A model's answer loss on ``n`` held-out detection queries (the world's COCO val2017 scenes, every category
+    named, the ground truth as answer) with their own images and with the images rotated within the batch. A model
+    that ignores its image scores the same on both."""
+    import torch
+
+    from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS
+    from visionr1.models import load_model
+    from visionr1.synth.world import coco_scenes
+
+    model, processor = load_model(str(model_path), family=family, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    adapter, prompt = get_adapter(family), load_templates(family)["detection"][0].render(list(COCO_SHAPES))
+    samples = []
+    for scene in coco_scenes(world_seed, "val2017", n, profile):
+        geo = adapter.geometry(scene.width, scene.height, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+        answer = adapter.serialize([{"bbox": list(o.box), "label": o.label} for o in scene.objects], geo)
+        samples.append(Sample(scene, (("detect", prompt, answer),)))
+    batch = collate(samples, processor, [s.scene.render() for s in samples])
+    with torch.no_grad():
+        got = probe(model.float(), batch)
+    return {"loss": got["probe_loss"], "loss_shuffled_images": got["probe_loss_shuffled_images"]}
