@@ -126,6 +126,9 @@ def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list,
                          "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
                          "family": opts.family, "mode": opts.mode, "min_pixels": min_pixels, "max_pixels": max_pixels,
                          "protocol": protocol, "max_new_tokens": opts.max_new_tokens}, write=state.is_main_process)
+    # no process answers before every process has checked what --out holds (another's first answers would look like
+    # an unknown run's)
+    state.wait_for_everyone()
     backend_args = (opts.backend, opts.model, opts.family, min_pixels, max_pixels, opts.max_new_tokens,
                     opts.model_loader)
     bar = console.progress() if state.is_main_process else None
