@@ -76,9 +76,14 @@ def domains(world_seed: int) -> list[Domain]:
     return out
 
 
+def phase(progress: float) -> int:
+    """The curriculum phase (1-based index into ``CURRICULUM``) at ``progress`` (0..1) of the run."""
+    return max(i for i, (start, _) in enumerate(CURRICULUM, 1) if progress >= start)
+
+
 def task_weights(progress: float) -> tuple[float, ...]:
     """The curriculum's task weights at ``progress`` (0..1) of the run."""
-    return next(w for start, w in reversed(CURRICULUM) if progress >= start)
+    return CURRICULUM[phase(progress) - 1][1]
 
 
 def _region(scene: Scene, box) -> str:
@@ -268,9 +273,9 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     import torch
 
     from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS
-    from visionr1.io import write_bytes
     from visionr1.models import load_model
     from visionr1.synth.tiny_model import build_tiny_model, save_weights
+    from visionr1.train.checkpoints import cut_metrics
 
     info = world_info(world)
     if info["profile"] != "simple":
@@ -298,10 +303,7 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, before = int(state["step"]), float(state.get("seconds", 0.0))
-        from visionr1.train.callbacks import read_metrics
-
-        rows = [r for r in read_metrics(out / LOG) if r["step"] <= start]
-        write_bytes(out / LOG, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        cut_metrics(out / LOG, start)
     vocab = domains(info["seed"])
     limits = (MIN_PIXELS, MAX_PIXELS)
     probe_batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, PROBE_INDEX, 1.0, limits).items()}
@@ -324,7 +326,7 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
         done = step + 1
         if done % cfg.probe_every == 0 or done == cfg.steps or done % cfg.log_every == 0:
             row = {"step": done, "loss": round(sum(running) / len(running), 4), "lr": _lr(step, cfg),
-                   "phase": CURRICULUM.index(next(c for c in reversed(CURRICULUM) if progress >= c[0])) + 1,
+                   "phase": phase(progress),
                    "seconds_per_step": round((time.perf_counter() - t0) / (done - start), 3)}
             running = []
             if done % cfg.probe_every == 0 or done == cfg.steps:
