@@ -35,17 +35,18 @@ def _samples(n: int, progress: float, seed: int = 0) -> list[pt.Sample]:
 
 
 def test_answers_are_read_from_the_scene():
-    """Every answer is what the image shows: names of the drawn objects, their grid cells, their boxes back
-    through the adapter within a pixel; phase 1 asks only name / where, the last phase grounds and detects."""
+    """Every answer is what the image shows: colour and shape of the drawn objects left to right, their grid
+    cells, their boxes back through the adapter within a pixel; phase 1 asks only name / where, the last phase
+    grounds and detects."""
     adapter = get_adapter(FAMILY)
     assert {t for s in _samples(40, 0.0) for t, _, _ in s.turns} <= {"name", "where"}
     late = _samples(60, 0.9)
     assert {t for s in late for t, _, _ in s.turns} == set(pt.TASKS)
     for s in late:
-        labels = {o.label for o in s.scene.objects}
         for task, _, answer in s.turns:
             if task == "name":
-                assert set(answer.split(", ")) == labels
+                left_to_right = sorted(s.scene.objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))
+                assert answer.split(", ") == [f"{o.colour} {o.shape}" for o in left_to_right]
             elif task in ("ground", "detect"):
                 geo = adapter.geometry(s.scene.width, s.scene.height)
                 parsed = adapter.parse(answer, geo)
@@ -150,6 +151,18 @@ def test_bad_options_refused_before_work(simple_world, tmp_path, capsys, args, n
     assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, *args) == 2
     one_error(capsys, *names)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_defaults_are_the_shipped_recipe():
+    """The command's defaults are PretrainConfig's (the shipped base's recipe), so a bare command reproduces it."""
+    import typer
+
+    from visionr1.cli.synth import app
+
+    params = {p.name: p.default for p in typer.main.get_command(app).commands["pretrain"].params}
+    cfg = pt.PretrainConfig()
+    for name in ("size", "steps", "seed", "batch_size", "learning_rate"):
+        assert params[name] == getattr(cfg, name), name
 
 
 def test_not_a_world_refused(tmp_path, capsys):

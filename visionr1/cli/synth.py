@@ -170,7 +170,7 @@ def pretrain(
                                            "or --force).")],
     size: Annotated[str, typer.Option(help="Size preset of the initial random weights (synth tiny-model).")]
     = "small",
-    steps: Annotated[int, typer.Option(help="Optimizer steps, 1 to 1,000,000.")] = 3600,
+    steps: Annotated[int, typer.Option(help="Optimizer steps, 1 to 1,000,000.")] = 6000,
     seed: Annotated[int, typer.Option(help="Seed of the weights, tokenizer and pretraining stream.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images (conversations) per step, 1 to 1024.")] = 16,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 1e-3,

@@ -5,7 +5,8 @@ pairs, grounding and detection data. A synthetic checkpoint starts from random w
 scratch on the Vision-R1 mix alone learns the answer format without ever looking at the image. This stage gives it
 the base model's situation in miniature with a curriculum in which every answer depends on the image:
 
-1. ``name``: which objects are in the image (the answer is the set of names; it cannot be guessed from the prompt);
+1. ``name``: the colour and shape of every object, left to right (what the image shows, in words that mean the same
+   in every domain: a category name would not, since an ODinW set may call a red heart "hand");
 2. ``where``: the coarse position (3 x 3 grid) of every instance of one named object;
 3. ``ground``: the family's grounding instruction, one category asked, boxes in the model's coordinate space;
 4. ``detect``: the family's detection instruction naming a whole category set, a little of it.
@@ -43,8 +44,8 @@ from visionr1.synth.world import (
 
 TASKS = ("name", "where", "ground", "detect")
 # (start of the phase as a share of the steps, task weights in TASKS order)
-CURRICULUM = ((0.0, (0.6, 0.4, 0.0, 0.0)), (0.1, (0.2, 0.3, 0.5, 0.0)), (0.3, (0.1, 0.1, 0.6, 0.2)))
-NAME_PROMPT = "Which objects are in the image? Name each kind once, from left to right."
+CURRICULUM = ((0.0, (0.6, 0.4, 0.0, 0.0)), (0.1, (0.3, 0.2, 0.5, 0.0)), (0.3, (0.2, 0.1, 0.5, 0.2)))
+NAME_PROMPT = "What is in the image? Give the colour and shape of each object, from left to right."
 WHERE_PROMPT = "Where is the {category} in the image? Give the rough position of each one."
 GRID = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
 COCO_SHARE = 0.4  # share of scenes in COCO's vocabulary; the rest are split evenly among the ODinW sets
@@ -109,6 +110,7 @@ def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], pro
     scene = make_scene(rng, f"pretrain/{index}", items, profile=p)
     objects = sorted(scene.objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))
     present = list(dict.fromkeys(o.label for o in objects))
+    seen = ", ".join(f"{o.colour} {o.shape}" for o in objects)
     templates, adapter = load_templates(family), get_adapter(family)
     geo = adapter.geometry(scene.width, scene.height, min_pixels=min_pixels, max_pixels=max_pixels)
     out: list[tuple[str, str, str]] = []
@@ -116,7 +118,7 @@ def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], pro
         task = TASKS[int(task)]
         asked = present[int(rng.integers(len(present)))] if present else None
         if task == "name" or asked is None:
-            out.append(("name", NAME_PROMPT, ", ".join(present) or "None"))
+            out.append(("name", NAME_PROMPT, seen or "None"))
         elif task == "where":
             out.append((task, WHERE_PROMPT.format(category=asked),
                         ", ".join(_region(scene, o.box) for o in objects if o.label == asked)))
@@ -185,7 +187,7 @@ class PretrainConfig:
     """Options of ``visionr1 synth pretrain`` (the shipped base's values are the defaults)."""
 
     size: str = "small"  # synth tiny-model size preset of the initial random weights
-    steps: int = 3600
+    steps: int = 6000
     seed: int = 0  # weights, tokenizer and the pretraining stream
     batch_size: int = 16  # conversations (images) per step
     turns: int = 3  # questions per image
