@@ -18,6 +18,7 @@ Every stage is a real ``visionr1`` command (printed before it runs), so a result
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
@@ -69,11 +70,27 @@ def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
     return result
 
 
+def claim(out: Path, base: Path, args: argparse.Namespace) -> None:
+    """Resume only a run of the same base weights and settings: a work folder made from another base (the shipped
+    one re-made, say) or other steps / learning rates / query limit would mix stale models into the table."""
+    weights = hashlib.sha256()
+    for f in sorted(base.glob("*.safetensors")):
+        weights.update(f.read_bytes())
+    key = {"base_weights_sha256": weights.hexdigest(), "steps": args.steps, "eval_limit": args.eval_limit,
+           "sft_lr": args.sft_lr, "grpo_lr": args.grpo_lr}
+    f = out / "run.json"
+    if f.is_file() and (old := json.loads(f.read_text())) != key:
+        diff = ", ".join(k for k in key if old.get(k) != key[k])
+        raise SystemExit(f"error: {out} holds a run with another {diff}; give another --out or delete it")
+    out.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(key, indent=2))
+
+
 def main_(args: argparse.Namespace) -> dict:
     out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    world, mix, configs = out / "world", out / "mix", resource_dir("configs") / "demo"
     base = (args.base or shipped_base()).resolve()
+    claim(out, base, args)
+    world, mix, configs = out / "world", out / "mix", resource_dir("configs") / "demo"
     times: dict[str, float] = {}
     if not (world / "world.json").is_file():
         times["world"] = run(["synth", "world", "--out", world, "--profile", "simple", "--images", 1000, "--force"])
@@ -134,7 +151,8 @@ def table(summary: dict) -> Table:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("runs/learning"), help="work folder (re-running resumes)")
+    p.add_argument("--out", type=Path, default=Path("runs/learning"),
+                   help="work folder (re-running with the same base and settings resumes)")
     p.add_argument("--base", type=Path, help="base checkpoint (default: the shipped models/shapes-base)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=40, help="SFT and GRPO steps (4 samples each)")

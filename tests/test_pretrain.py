@@ -138,6 +138,32 @@ def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
     assert (foreign / "notes.txt").read_text() == "mine"
 
 
+def test_init_continues_a_pretrained_checkpoint(simple_world, tmp_path, capsys):
+    """--init starts from the given checkpoint's weights (a step at a vanishing learning rate leaves them), on the
+    stream's next images, and the card's Reproduce lists both commands in order; a folder that is not a
+    pretrained checkpoint, another size, or --out itself are refused before work."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--world", simple_world, "--size", "tiny", "--batch-size", 2, "--eval-limit", 2]
+    assert run_cli("synth", "pretrain", *common, "--out", first, "--steps", 3) == 0
+    assert run_cli("synth", "pretrain", *common, "--out", second, "--steps", 1, "--learning-rate", 1e-8,
+                   "--init", first) == 0
+    a, b = _weights(first), _weights(second)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    made = read_card(second)["pretrain"]
+    assert made["config"]["first_image"] == 3 * 2 and made["init"]["config"]["steps"] == 3
+    text = (second / "README.md").read_text()
+    one = text.index("--out stage1 --size tiny --steps 3")
+    assert one < text.index("--out base --size tiny --steps 1 ") < text.index("--init stage1")
+    assert str(tmp_path) not in text
+    capsys.readouterr()
+    for init, extra, names in ((simple_world, [], ["not a checkpoint"]), (first, ["--size", "small"], ["size"]),
+                               (first, ["--size", "tiny", "--out", first], ["is --out"])):
+        argv = ["--world", simple_world, "--out", tmp_path / "third", "--init", init, *extra]
+        assert run_cli("synth", "pretrain", *argv) == 2
+        one_error(capsys, "--init", *names)
+    assert not (tmp_path / "third").exists()
+
+
 @pytest.mark.parametrize(("args", "names"), [
     (["--steps", "0"], ["--steps"]),
     (["--batch-size", "5000"], ["--batch-size"]),

@@ -152,11 +152,15 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
                                                                                                   SUBSET)}
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else (
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
-    info = {**read_card(root), "generator": "visionr1 synth pretrain", "version": __version__, "pretrain": {
+    made = read_card(root)  # the --init checkpoint's card (copied with its files) or the random weights' card
+    init = {"init": made["pretrain"]} if cfg.init else {}
+    config = {**asdict(cfg), "init": "<init>" if cfg.init else None}  # no path of this machine in the card
+    info = {**made, "generator": "visionr1 synth pretrain", "version": __version__, "pretrain": {
         "command": f"visionr1 synth pretrain --world <world> --out <out> --size {cfg.size} --steps {cfg.steps} "
-                   f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}",
-        "world": pt.world_info(world), "config": asdict(cfg), "curriculum": [list(c) for c in pt.CURRICULUM],
-        "hardware": device, "wall_seconds": round(seconds), "heldout": metrics}}
+                   f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}"
+                   + (" --init <init>" if cfg.init else ""),
+        "world": pt.world_info(world), "config": config, "curriculum": [list(c) for c in pt.CURRICULUM],
+        "hardware": device, "wall_seconds": round(seconds), "heldout": metrics, **init}}
     write_bytes(root / CARD, card(info, f"Synthetic Qwen2.5-VL base ({cfg.size}, pretrained)",
                                   pt.card_body(info)).encode("utf-8"))
     return metrics
@@ -180,6 +184,10 @@ def pretrain(
                                                           "saved state (the result equals an uninterrupted run's).")]
     = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier synthetic model in --out.")] = False,
+    init: Annotated[Path | None, typer.Option(help="Continue pretraining this checkpoint of `visionr1 synth "
+                                                   "pretrain` (same world seed and size) instead of random weights: "
+                                                   "the curriculum runs again over --steps, on the images after "
+                                                   "its; the card keeps every run's command.")] = None,
 ) -> None:
     """Pretrain a synthetic Qwen2.5-VL on the world (name the objects → coarse position → grounding → a little
     detection, on images of its own), then measure it on held-out grounding and detection and write the results
@@ -187,7 +195,7 @@ def pretrain(
     from visionr1.errors import VisionR1Error
     from visionr1.io import lock_dir, prepare_output_dir
     from visionr1.synth import pretrain as pt
-    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES
+    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES, read_card
     from visionr1.synth.writers import WORLD_MARKER
 
     check_range("seed", seed, 0, MAX_SEED)
@@ -202,7 +210,20 @@ def pretrain(
                             "world --profile simple`")
     if resume and force:
         raise VisionR1Error("--resume continues the run in --out and --force replaces it: choose one")
-    cfg = pt.PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate)
+    first_image = 0
+    if init is not None:
+        if init.resolve() == out.resolve():
+            raise VisionR1Error(f"--init {init} is --out: write the continued checkpoint to another folder")
+        made = read_card(init).get("pretrain")
+        if not made or not (init / "model.safetensors.index.json").is_file():
+            raise VisionR1Error(f"--init {init}: not a checkpoint of `visionr1 synth pretrain` (no pretraining "
+                                f"record in {init / CARD})")
+        if made["world"]["seed"] != pt.world_info(world)["seed"] or read_card(init)["size"] != size:
+            raise VisionR1Error(f"--init {init} was pretrained on a world of seed {made['world']['seed']} at size "
+                                f"'{read_card(init)['size']}'; continue it on such a world with that --size")
+        first_image = made["config"].get("first_image", 0) + made["config"]["steps"] * made["config"]["batch_size"]
+    cfg = pt.PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
+                            init=str(init.resolve()) if init else None, first_image=first_image)
     with lock_dir(out) as root:
         if resume:
             pt.check_resume(root, cfg)

@@ -198,6 +198,8 @@ class PretrainConfig:
     probe_every: int = 250  # steps between held-out probes (real vs shuffled images)
     log_every: int = 25  # steps between log lines
     family: str = "qwen2.5-vl"
+    init: str | None = None  # a checkpoint of this command to continue from, instead of random weights
+    first_image: int = 0  # first image of the pretraining stream (a continued run starts after its init's)
 
 
 SHIPPED = "shapes-base"  # models/<SHIPPED>: the base made by this module, committed with the project
@@ -288,7 +290,12 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     if resume:
         check_resume(out, cfg)
     else:
-        build_tiny_model(out, size=cfg.size, seed=cfg.seed, force=True)
+        if cfg.init:
+            for f in Path(cfg.init).iterdir():
+                if f.is_file() and f.name != LOG:
+                    shutil.copyfile(f, out / f.name)
+        else:
+            build_tiny_model(out, size=cfg.size, seed=cfg.seed, force=True)
         state_dir.mkdir()
         (state_dir / "config.json").write_text(json.dumps(asdict(cfg)))
         (out / LOG).unlink(missing_ok=True)
@@ -314,8 +321,8 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     t0, running = time.perf_counter(), []
     for step in range(start, cfg.steps):
         progress = step / cfg.steps
-        batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, step * cfg.batch_size, progress,
-                                                     limits).items()}
+        first = cfg.first_image + step * cfg.batch_size
+        batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, first, progress, limits).items()}
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         with autocast:
@@ -348,25 +355,39 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     return seconds
 
 
+def stages(p: dict) -> list[dict]:
+    """The pretraining runs that made a checkpoint, first to last (each ``--init`` continues the one before)."""
+    return [*stages(p["init"]), p] if p.get("init") else [p]
+
+
 def card_body(info: dict) -> str:
     """The card's text: how to reproduce the checkpoint and what it scores on held-out synthetic sets."""
     p = info["pretrain"]
+    runs = stages(p)
+    outs = [f"stage{i}" for i in range(1, len(runs))] + ["base"]
+    commands = "\n".join(r["command"].replace("<world>", "world").replace("<out>", out).replace("<init>", prev)
+                         for r, out, prev in zip(runs, outs, ["", *outs[:-1]], strict=True))
     rows = "\n".join(f"| {name} | {m['queries']} | {m['mAP']:.1f} | {m['AP50']:.1f} | {m['AR100']:.1f} | "
                      f"{m['reward']:.2f} |" for name, m in p["heldout"]["all"].items())
+    ran = "; ".join(f"{r['hardware']}, {r['wall_seconds'] / 60:.0f} min for {r['config']['steps']:,} steps of "
+                    f"{r['config']['batch_size']} images ({r['config']['turns']} questions each)" for r in runs)
+    before = "".join(f"\n\nBefore run {i + 2} continued it, run {i + 1} scored: " + ", ".join(
+        f"{name} mAP {m['mAP']:.1f} / AP50 {m['AP50']:.1f}" for name, m in r["heldout"]["all"].items()) + "."
+        for i, r in enumerate(runs[:-1]))
     return (f"A `{info['size']}` synthetic Qwen2.5-VL ({info['parameters']:,} parameters, hub file layout) pretrained "
             f"from random weights on the synthetic shapes world (seed {p['world']['seed']}, {p['world']['profile']} "
             "profile) by `visionr1 synth pretrain`: the base model of `visionr1 demo` and `benchmarks/learning.py`, "
             "which localizes imperfectly, as Qwen2.5-VL-7B does before Vision-R1.\n\n"
             "## Reproduce\n\n```\nvisionr1 synth world --out world --profile simple --images 1000 --seed "
-            f"{p['world']['seed']}\n{p['command'].replace('<world>', 'world').replace('<out>', 'base')}\n```\n\n"
-            f"Hardware: {p['hardware']}; wall time {p['wall_seconds'] / 60:.0f} min for {p['config']['steps']:,} "
-            f"steps of {p['config']['batch_size']} images ({p['config']['turns']} questions each). Curriculum "
-            "(share of the steps where a phase starts: weights of name / where / ground / detect): "
+            f"{p['world']['seed']}\n{commands}\n```\n\n"
+            f"Hardware and wall time: {ran}. Curriculum of each run "
+            "(share of its steps where a phase starts: weights of name / where / ground / detect): "
             + "; ".join(f"{start:.0%}: {' / '.join(f'{w:.1f}' for w in ws)}" for start, ws in p["curriculum"])
             + ".\n\n## Held-out results\n\nThe world's COCO val2017 images (never seen in pretraining), "
             "`visionr1 eval custom`, greedy decoding: grounding = `--protocol single+pos` (one category asked), "
             "detection = `--protocol all` (every category named).\n\n"
-            "| task | queries | mAP | AP50 | AR100 | mean reward (0-3) |\n|---|---|---|---|---|---|\n" + rows + "\n")
+            "| task | queries | mAP | AP50 | AR100 | mean reward (0-3) |\n|---|---|---|---|---|---|\n" + rows
+            + before + "\n")
 
 
 def image_reliance(model_path: str | Path, world_seed: int, profile: str = "simple", n: int = 32,

@@ -1,0 +1,39 @@
+"""``benchmarks/learning.py`` resumes only a work folder made from the same base weights and settings."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _learning():
+    spec = importlib.util.spec_from_file_location("learning_benchmark", ROOT / "benchmarks" / "learning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stale_work_folder_refused(tiny_model_dir, tmp_path):
+    """Same base and settings: resumed. Other steps, or the base re-made (its weights changed): one error line
+    naming what differs, and nothing of the old run is reused."""
+    learning = _learning()
+    args = argparse.Namespace(steps=40, eval_limit=64, sft_lr=None, grpo_lr=None)
+    out = tmp_path / "run"
+    learning.claim(out, tiny_model_dir, args)
+    learning.claim(out, tiny_model_dir, args)  # a re-run of the same: resumes
+    with pytest.raises(SystemExit, match=r"^error: .*run.* another steps; give another --out"):
+        learning.claim(out, tiny_model_dir, argparse.Namespace(**{**vars(args), "steps": 10}))
+    remade = tmp_path / "remade"
+    shutil.copytree(tiny_model_dir, remade)
+    shard = sorted(remade.glob("*.safetensors"))[-1]
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 1
+    shard.write_bytes(bytes(data))
+    with pytest.raises(SystemExit, match="another base_weights_sha256"):
+        learning.claim(out, remade, args)
