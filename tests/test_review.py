@@ -156,6 +156,34 @@ def test_review_eval_boxes_tags_rewards(fo, runs, tmp_path):
     assert fo.list_datasets().count("vr1-eval") == 1 and len(fo.load_dataset("vr1-eval")) == len(queries)
 
 
+def test_interrupted_rebuild_keeps_the_earlier_dataset(fo, runs):
+    """A rebuild interrupted after its samples were added (Ctrl-C while FiftyOne evaluates) leaves the earlier
+    dataset of that name as it was and no partial one; a completed rebuild replaces it."""
+    from visionr1.review.datasets import PARTIAL, review_eval
+
+    oracle, flawed, _ = runs
+    review_eval([oracle], name="vr1-keep")
+    before = fo.load_dataset("vr1-keep")
+    ids = sorted(before.values("id"))
+
+    calls = []
+
+    def interrupt(n):  # one call per run while reading, then one per run evaluated in the new dataset
+        calls.append(n)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        review_eval([oracle, flawed], name="vr1-keep", advance=interrupt)
+    kept = fo.load_dataset("vr1-keep")
+    assert len(calls) == 3 and sorted(kept.values("id")) == ids and not kept.has_field("flawed")
+    assert not [d for d in fo.list_datasets() if PARTIAL in d]
+    _, summary = review_eval([oracle, flawed], name="vr1-keep")
+    again = fo.load_dataset("vr1-keep")
+    assert summary["dataset"] == "vr1-keep" and again.has_field("flawed") and len(again) == len(ids)
+    assert not [d for d in fo.list_datasets() if PARTIAL in d]
+
+
 def test_review_eval_refuses_runs_of_other_sets(fo, runs, world_dir, tmp_path, capsys):
     oracle, _, _ = runs
     other = tmp_path / "odinw"

@@ -4,6 +4,7 @@ mixes. Building a dataset again under the same name replaces it."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from visionr1.review.db import import_fiftyone
 from visionr1.review.failures import FAILURE_MODES, failure_modes
 
 Advance = Callable[[int], None]
+PARTIAL = ".partial-"  # a dataset being built is named <name>.partial-<8 hex> until it replaces <name>
 HEADLINE_NOTE = ("headline mAP / Acc@0.5 comes from `visionr1 eval` (report.json); FiftyOne's per-box TP/FP/FN "
                  "are for browsing: it ranks tied confidences differently from COCOeval")
 
@@ -201,18 +203,22 @@ def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: A
 
 @contextmanager
 def _new_dataset(fo, name: str, samples: list, checked: bool = False):
-    """A persistent FiftyOne dataset ``name`` (replacing one of that name) holding ``samples``, whose images
-    are checked first unless ``checked`` (one line naming a file that is not a usable image); if anything fails
-    before the block ends, the dataset is deleted, so no partial dataset is left."""
+    """A persistent FiftyOne dataset ``name`` holding ``samples``, whose images are checked first unless
+    ``checked`` (one line naming a file that is not a usable image). It is built under a temporary name and
+    replaces a dataset called ``name`` only when the block ends: if anything fails (or is interrupted) before,
+    the partial dataset is deleted and the earlier one is left as it was."""
     for path in () if checked else dict.fromkeys(s.filepath for s in samples):
         check_image(path)
-    dataset = fo.Dataset(name, overwrite=True, persistent=True)
+    dataset = fo.Dataset(f"{name}{PARTIAL}{uuid.uuid4().hex[:8]}", persistent=True)
     try:
         dataset.add_samples(samples, progress=False)
         yield dataset
     except BaseException:
         dataset.delete()
         raise
+    if fo.dataset_exists(name):
+        fo.delete_dataset(name)
+    dataset.name = name
 
 
 def _image_path(row: dict, mix: Path) -> str:
