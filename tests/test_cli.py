@@ -106,3 +106,14 @@ def test_closed_stdout_ends_quietly(tmp_path, command, read):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == EXIT_CLOSED_PIPE == 141
     assert "Traceback" not in err and "Exception ignored" not in err and err == "", err
+
+
+@pytest.mark.parametrize("command", [["--help"], ["eval", "coco", "--help"]], ids=["root", "subcommand"])
+def test_help_to_a_closed_pipe_ends_quietly(command):
+    """`visionr1 eval coco --help | true`: the help (printed by rich while the arguments are parsed) hits a closed
+    pipe; the command stops with 141 like any other output, not rich's exit code 1."""
+    proc = subprocess.Popen([sys.executable, "-m", "visionr1", *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the interpreter has started: the first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == EXIT_CLOSED_PIPE and err == "", err

@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             typer.main.get_command(app).main(args=argv, prog_name="visionr1", standalone_mode=True)
         except SystemExit as exc:  # click's standalone mode exits for --help, usage errors and typer.Exit
+            if isinstance(exc.__context__, BrokenPipeError):  # rich's answer to EPIPE (`--help | head -1`)
+                raise _StdoutClosed from None
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except VisionR1Error as exc:
             print(f"error: {exc}", file=sys.stderr)
