@@ -180,15 +180,17 @@ def test_bad_options_refused_before_work(simple_world, tmp_path, capsys, args, n
 
 
 def test_cli_defaults_are_the_shipped_recipe():
-    """The command's defaults are PretrainConfig's (the shipped base's recipe), so a bare command reproduces it."""
+    """The command's defaults are PretrainConfig's, and they are the first run on the shipped base's card, so the
+    bare command starts its recipe."""
     import typer
 
     from visionr1.cli.synth import app
 
     params = {p.name: p.default for p in typer.main.get_command(app).commands["pretrain"].params}
     cfg = pt.PretrainConfig()
+    first = pt.stages(read_card(pt.shipped_base())["pretrain"])[0]["config"]
     for name in ("size", "steps", "seed", "batch_size", "learning_rate"):
-        assert params[name] == getattr(cfg, name), name
+        assert params[name] == getattr(cfg, name) == first[name], name
 
 
 def test_not_a_world_refused(tmp_path, capsys):

@@ -10,6 +10,9 @@ from rich.table import Table
 
 from visionr1.cli import console
 from visionr1.cli.options import check_range
+from visionr1.synth.pretrain_config import PretrainConfig
+
+PRETRAIN = PretrainConfig()  # the defaults of `synth pretrain`
 
 MAX_SEED = 2**32 - 1  # numpy and torch seeds
 MAX_IMAGES = 20_000  # a world this size takes ~2 min to generate and more to render; larger ones are refused
@@ -173,11 +176,13 @@ def pretrain(
     out: Annotated[Path, typer.Option(help="Folder for the checkpoint (created; must be empty unless --resume "
                                            "or --force).")],
     size: Annotated[str, typer.Option(help="Size preset of the initial random weights (synth tiny-model).")]
-    = "small",
-    steps: Annotated[int, typer.Option(help="Optimizer steps, 1 to 1,000,000.")] = 6000,
-    seed: Annotated[int, typer.Option(help="Seed of the weights, tokenizer and pretraining stream.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Images (conversations) per step, 1 to 1024.")] = 16,
-    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 1e-3,
+    = PRETRAIN.size,
+    steps: Annotated[int, typer.Option(help="Optimizer steps, 1 to 1,000,000.")] = PRETRAIN.steps,
+    seed: Annotated[int, typer.Option(help="Seed of the weights, tokenizer and pretraining stream.")] = PRETRAIN.seed,
+    batch_size: Annotated[int, typer.Option(help="Images (conversations) per step, 1 to 1024.")]
+    = PRETRAIN.batch_size,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")]
+    = PRETRAIN.learning_rate,
     eval_limit: Annotated[int | None, typer.Option(help="Queries per held-out task of the card (default: all).")]
     = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out from its last "
@@ -222,7 +227,7 @@ def pretrain(
             raise VisionR1Error(f"--init {init} was pretrained on a world of seed {made['world']['seed']} at size "
                                 f"'{read_card(init)['size']}'; continue it on such a world with that --size")
         first_image = made["config"].get("first_image", 0) + made["config"]["steps"] * made["config"]["batch_size"]
-    cfg = pt.PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
+    cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                             init=str(init.resolve()) if init else None, first_image=first_image)
     with lock_dir(out) as root:
         if resume:

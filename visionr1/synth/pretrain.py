@@ -31,6 +31,7 @@ from visionr1.data.layouts import EVAL_SETS
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
 from visionr1.formats import get_adapter
+from visionr1.synth.pretrain_config import PretrainConfig
 from visionr1.synth.shapes import SHAPES
 from visionr1.synth.world import (
     COCO_SHAPES,
@@ -180,26 +181,6 @@ def answer_loss(model, batch: dict):
     keep = target != -100
     logits = model.lm_head(hidden[keep])
     return F.cross_entropy(logits.float(), target[keep])
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Options of ``visionr1 synth pretrain`` (the shipped base's values are the defaults)."""
-
-    size: str = "small"  # synth tiny-model size preset of the initial random weights
-    steps: int = 6000
-    seed: int = 0  # weights, tokenizer and the pretraining stream
-    batch_size: int = 16  # conversations (images) per step
-    turns: int = 3  # questions per image
-    learning_rate: float = 1e-3
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    save_every: int = 250  # steps between resumable training states
-    probe_every: int = 250  # steps between held-out probes (real vs shuffled images)
-    log_every: int = 25  # steps between log lines
-    family: str = "qwen2.5-vl"
-    init: str | None = None  # a checkpoint of this command to continue from, instead of random weights
-    first_image: int = 0  # first image of the pretraining stream (a continued run starts after its init's)
 
 
 SHIPPED = "shapes-base"  # models/<SHIPPED>: the base made by this module, committed with the project
