@@ -82,6 +82,9 @@ def claim(out: Path, base: Path, args: argparse.Namespace) -> None:
     if f.is_file() and (old := json.loads(f.read_text())) != key:
         diff = ", ".join(k for k in key if old.get(k) != key[k])
         raise SystemExit(f"error: {out} holds a run with another {diff}; give another --out or delete it")
+    if not f.is_file() and out.is_dir() and any(out.iterdir()):
+        raise SystemExit(f"error: {out} holds files but no record of their base and settings ({f.name}); give "
+                         "another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
     f.write_text(json.dumps(key, indent=2))
 

@@ -20,8 +20,8 @@ def _learning():
 
 
 def test_stale_work_folder_refused(tiny_model_dir, tmp_path):
-    """Same base and settings: resumed. Other steps, or the base re-made (its weights changed): one error line
-    naming what differs, and nothing of the old run is reused."""
+    """Same base and settings: resumed. Other steps, the base re-made (its weights changed), or a folder without
+    the record: one error line naming what differs, and nothing of the old run is reused."""
     learning = _learning()
     args = argparse.Namespace(steps=40, eval_limit=64, sft_lr=None, grpo_lr=None)
     out = tmp_path / "run"
@@ -37,3 +37,7 @@ def test_stale_work_folder_refused(tiny_model_dir, tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(SystemExit, match="another base_weights_sha256"):
         learning.claim(out, remade, args)
+    older = tmp_path / "older"  # a folder of a version that kept no record
+    (older / "seed0").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no record of their base"):
+        learning.claim(older, tiny_model_dir, args)
