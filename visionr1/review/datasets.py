@@ -219,6 +219,7 @@ def _new_dataset(fo, name: str, samples: list, checked: bool = False):
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
     dataset.name = name
+    dataset.reload()  # without it the App, started afterwards, stayed on "Pixelating..." (2 of 2; cause unknown)
 
 
 def _image_path(row: dict, mix: Path) -> str:
