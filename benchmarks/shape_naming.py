@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS
-from visionr1.synth.pretrain import NAME_PROMPT, PROBE_INDEX, domains, make_sample
+from visionr1.synth.pretrain import NAME_PROMPT, PROBE_INDEX, domains, left_to_right, make_sample
 
 FAMILY = "qwen2.5-vl"
 FIRST = PROBE_INDEX + 10_000  # after the probe's own samples, still far beyond any training step
@@ -43,7 +43,7 @@ def name_objects(model_path: Path, scenes: int, world_seed: int = 0) -> dict:
     confusions: Counter = Counter()
     for i in range(scenes):
         scene = make_sample(0, FIRST + i, 0.0, vocab, "simple", FAMILY, MIN_PIXELS, MAX_PIXELS).scene
-        want = [(o.colour, o.shape) for o in sorted(scene.objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))]
+        want = [(o.colour, o.shape) for o in left_to_right(scene.objects)]
         batch = proc(text=[text], images=[scene.render()], return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**batch, max_new_tokens=40, do_sample=False)

@@ -140,8 +140,8 @@ def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
 
 def test_init_continues_a_pretrained_checkpoint(simple_world, tmp_path, capsys):
     """--init starts from the given checkpoint's weights (a step at a vanishing learning rate leaves them), on the
-    stream's next images, and the card's Reproduce lists both commands in order; a folder that is not a
-    pretrained checkpoint, another size, or --out itself are refused before work."""
+    stream's next images, keeps its log as pretrain-run1.jsonl, and the card's Reproduce lists both commands in
+    order; a folder that is not a pretrained checkpoint, another size, or --out itself are refused before work."""
     first, second = tmp_path / "first", tmp_path / "second"
     common = ["--world", simple_world, "--size", "tiny", "--batch-size", 2, "--eval-limit", 2]
     assert run_cli("synth", "pretrain", *common, "--out", first, "--steps", 3) == 0
@@ -149,6 +149,8 @@ def test_init_continues_a_pretrained_checkpoint(simple_world, tmp_path, capsys):
                    "--init", first) == 0
     a, b = _weights(first), _weights(second)
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert (second / "pretrain-run1.jsonl").read_text() == (first / pt.LOG).read_text()  # run 1's log kept
+    assert [json.loads(line)["step"] for line in (second / pt.LOG).read_text().splitlines()] == [1]
     made = read_card(second)["pretrain"]
     assert made["config"]["first_image"] == 3 * 2 and made["init"]["config"]["steps"] == 3
     text = (second / "README.md").read_text()

@@ -219,16 +219,17 @@ def pretrain(
     if init is not None:
         if init.resolve() == out.resolve():
             raise VisionR1Error(f"--init {init} is --out: write the continued checkpoint to another folder")
-        made = read_card(init).get("pretrain")
+        info = read_card(init)
+        made = info.get("pretrain")
         if not made or not (init / "model.safetensors.index.json").is_file():
             raise VisionR1Error(f"--init {init}: not a checkpoint of `visionr1 synth pretrain` (no pretraining "
                                 f"record in {init / CARD})")
-        if made["world"]["seed"] != pt.world_info(world)["seed"] or read_card(init)["size"] != size:
+        if made["world"]["seed"] != pt.world_info(world)["seed"] or info["size"] != size:
             raise VisionR1Error(f"--init {init} was pretrained on a world of seed {made['world']['seed']} at size "
-                                f"'{read_card(init)['size']}'; continue it on such a world with that --size")
+                                f"'{info['size']}'; continue it on such a world with that --size")
         first_image = made["config"].get("first_image", 0) + made["config"]["steps"] * made["config"]["batch_size"]
     cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                            init=str(init.resolve()) if init else None, first_image=first_image)
+                         init=str(init.resolve()) if init else None, first_image=first_image)
     with lock_dir(out) as root:
         if resume:
             pt.check_resume(root, cfg)

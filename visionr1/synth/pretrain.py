@@ -93,6 +93,11 @@ def _region(scene: Scene, box) -> str:
     return GRID[min(int(cy * 3), 2)][min(int(cx * 3), 2)]
 
 
+def left_to_right(objects) -> list:
+    """Objects in reading order of the ``name`` answer: by box centre x, then top edge."""
+    return sorted(objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))
+
+
 def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], profile: str, family: str,
                 min_pixels: int, max_pixels: int, turns: int = 3) -> Sample:
     """Sample ``index`` of the pretraining stream of ``seed``: a new scene and ``turns`` tasks about it, drawn
@@ -109,7 +114,7 @@ def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], pro
         shape, colour = dom.looks[label]
         items.append((shape, colour or COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], label))
     scene = make_scene(rng, f"pretrain/{index}", items, profile=p)
-    objects = sorted(scene.objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))
+    objects = left_to_right(scene.objects)
     present = list(dict.fromkeys(o.label for o in objects))
     seen = ", ".join(f"{o.colour} {o.shape}" for o in objects)
     templates, adapter = load_templates(family), get_adapter(family)
@@ -186,6 +191,7 @@ def answer_loss(model, batch: dict):
 SHIPPED = "shapes-base"  # models/<SHIPPED>: the base made by this module, committed with the project
 STATE = "pretrain-state"  # resumable training state inside --out, removed when the run completes
 LOG = "pretrain.jsonl"
+RUN_LOG = "pretrain-run{}.jsonl"  # an earlier run's log in a checkpoint continued with --init
 PROBE_INDEX = 10**9  # the held-out probe's samples come from a part of the stream training never reaches
 
 
@@ -271,10 +277,12 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     if resume:
         check_resume(out, cfg)
     else:
-        if cfg.init:
-            for f in Path(cfg.init).iterdir():
-                if f.is_file() and f.name != LOG:
-                    shutil.copyfile(f, out / f.name)
+        if cfg.init:  # its files, its log kept as pretrain-run<k>.jsonl beside the earlier runs' logs
+            init = Path(cfg.init)
+            earlier = len(list(init.glob(RUN_LOG.format("*"))))
+            for f in init.iterdir():
+                if f.is_file():
+                    shutil.copyfile(f, out / (RUN_LOG.format(earlier + 1) if f.name == LOG else f.name))
         else:
             build_tiny_model(out, size=cfg.size, seed=cfg.seed, force=True)
         state_dir.mkdir()
