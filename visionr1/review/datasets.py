@@ -206,16 +206,19 @@ def _new_dataset(fo, name: str, samples: list, checked: bool = False):
     """A persistent FiftyOne dataset ``name`` holding ``samples``, whose images are checked first unless
     ``checked`` (one line naming a file that is not a usable image). It is built under a temporary name and
     replaces a dataset called ``name`` only when the block ends: if anything fails (or is interrupted) before,
-    the partial dataset is deleted and the earlier one is left as it was."""
+    the partial dataset is deleted and the earlier one is left as it was. Until then it is not persistent, so
+    that a build killed outright (SIGKILL, power loss) leaves nothing either: FiftyOne deletes non-persistent
+    datasets when the last process using its database exits."""
     for path in () if checked else dict.fromkeys(s.filepath for s in samples):
         check_image(path)
-    dataset = fo.Dataset(f"{name}{PARTIAL}{uuid.uuid4().hex[:8]}", persistent=True)
+    dataset = fo.Dataset(f"{name}{PARTIAL}{uuid.uuid4().hex[:8]}")
     try:
         dataset.add_samples(samples, progress=False)
         yield dataset
     except BaseException:
         dataset.delete()
         raise
+    dataset.persistent = True
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
     dataset.name = name
