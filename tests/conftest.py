@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,28 @@ def coco_recipe(tmp_path: Path, **over) -> str:
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump({"name": "c", "sources": {"coco": spec}}))
     return str(path)
+
+
+def edit_coco(root: Path, change: Callable[[dict], object]) -> Path:
+    """Apply ``change`` to the COCO train2017 annotations under ``root`` (a test damaging its copy); their path."""
+    ann = root / "annotations" / "instances_train2017.json"
+    doc = json.loads(ann.read_text())
+    change(doc)
+    ann.write_text(json.dumps(doc))
+    return ann
+
+
+def build_coco(root: Path, tmp_path: Path) -> tuple[int, Path]:
+    """``visionr1 data build`` of ``coco_recipe``'s samples from the COCO under ``root``: exit code, output."""
+    out = tmp_path / "o"
+    return run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", root), out
+
+
+def coco_issues(out: Path) -> dict[str, int]:
+    """The COCO reader's counted issues in the manifest of the mix built in ``out``."""
+    from visionr1.data.build import load_manifest
+
+    return load_manifest(out)["sources"]["coco"]["issues"]
 
 
 @pytest.fixture(scope="session")

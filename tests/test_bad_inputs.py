@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import coco_recipe, one_error, run_cli
+from conftest import build_coco, coco_issues, coco_recipe, edit_coco, one_error, run_cli
 from PIL import Image
 
 from visionr1.data.build import BUILD_MARKER, load_manifest
@@ -28,30 +28,27 @@ def _png_header(width: int, height: int) -> bytes:
             + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
 
 
-def _ann(root: Path) -> Path:
-    return root / "annotations" / "instances_train2017.json"
-
-
 # ------------------------------------------------------------------ data build
 
 
 def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
-    ann = _ann(coco_copy)
-    doc = json.loads(ann.read_text())
-    ims, folder = doc["images"], coco_copy / "train2017"
-    (folder / ims[0]["file_name"]).write_bytes(b"")  # zero bytes
-    (folder / ims[1]["file_name"]).write_bytes(bytes(range(256)) * 8)  # corrupt
-    (folder / ims[2]["file_name"]).write_text("not an image\n")  # text
-    outside = tmp_path / "outside.png"
-    Image.new("RGB", (int(ims[3]["width"]), int(ims[3]["height"]))).save(outside)
-    ims[3]["file_name"] = str(outside)  # absolute, outside the image folder
-    (folder / ims[4]["file_name"]).write_bytes(_png_header(10000, 10000))  # real size differs
-    ims[5]["width"], ims[5]["height"] = 20000, 20000  # annotated as what it is: a decompression bomb
-    (folder / ims[5]["file_name"]).write_bytes(_png_header(20000, 20000))
-    ann.write_text(json.dumps(doc))
-    out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
-    issues = load_manifest(out)["sources"]["coco"]["issues"]
+    folder, outside, ims = coco_copy / "train2017", tmp_path / "outside.png", []
+
+    def damage(doc: dict) -> None:
+        ims.extend(doc["images"])
+        (folder / ims[0]["file_name"]).write_bytes(b"")  # zero bytes
+        (folder / ims[1]["file_name"]).write_bytes(bytes(range(256)) * 8)  # corrupt
+        (folder / ims[2]["file_name"]).write_text("not an image\n")  # text
+        Image.new("RGB", (int(ims[3]["width"]), int(ims[3]["height"]))).save(outside)
+        ims[3]["file_name"] = str(outside)  # absolute, outside the image folder
+        (folder / ims[4]["file_name"]).write_bytes(_png_header(10000, 10000))  # real size differs
+        ims[5]["width"], ims[5]["height"] = 20000, 20000  # annotated as what it is: a decompression bomb
+        (folder / ims[5]["file_name"]).write_bytes(_png_header(20000, 20000))
+
+    edit_coco(coco_copy, damage)
+    code, out = build_coco(coco_copy, tmp_path)
+    assert code == 0
+    issues = coco_issues(out)
     assert issues["empty image file (skipped)"] == 1
     assert issues["not a readable image (skipped)"] == 2
     assert issues["image path outside the image folder (skipped)"] == 1
@@ -69,26 +66,19 @@ def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
     (lambda d: d["images"][0].update(id=2**70), "image id 1180591620717411303424 does not fit in 64 bits"),
 ], ids=["empty-name", "duplicate-name", "duplicate-id", "huge-id"])
 def test_bad_categories_and_ids_are_one_line(coco_copy, tmp_path, capsys, change, message):
-    ann = _ann(coco_copy)
-    doc = json.loads(ann.read_text())
-    change(doc)
-    ann.write_text(json.dumps(doc))
-    out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 2
+    ann = edit_coco(coco_copy, change)
+    code, out = build_coco(coco_copy, tmp_path)
+    assert code == 2
     err = one_error(capsys)
     assert str(ann) in err and message in err
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_comma_in_a_category_name_is_counted(coco_copy, tmp_path):
-    ann = _ann(coco_copy)
-    doc = json.loads(ann.read_text())
-    doc["categories"][0]["name"] = "red, blue"
-    ann.write_text(json.dumps(doc))
-    out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
-    issues = load_manifest(out)["sources"]["coco"]["issues"]
-    assert issues["category name holding a comma (kept; a prompt listing it with others is ambiguous)"] == 1
+    edit_coco(coco_copy, lambda d: d["categories"][0].update(name="red, blue"))
+    code, out = build_coco(coco_copy, tmp_path)
+    assert code == 0
+    assert coco_issues(out)["category name holding a comma (kept; a prompt listing it with others is ambiguous)"] == 1
 
 
 def test_grefcoco_of_the_wrong_shape_is_one_line(world_dir, tmp_path, capsys):
@@ -150,8 +140,8 @@ def test_train_refuses_an_empty_mix_and_a_bad_out_before_loading(world_dir, tiny
 
 
 def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_path, capsys):
-    mix = tmp_path / "mix"
-    assert run_cli("data", "build", "--out", mix, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
+    code, mix = build_coco(coco_copy, tmp_path)
+    assert code == 0
     image = Path(load_mix(mix)[0]["image"])
     image.write_text("not an image\n")
     capsys.readouterr()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import coco_recipe, one_error, run_cli
+from conftest import build_coco, coco_issues, coco_recipe, edit_coco, one_error, run_cli
 
 from visionr1.data import layouts
 from visionr1.data.build import build, load_manifest
@@ -238,25 +238,24 @@ def test_malformed_json_names_file_and_line(coco_copy, tmp_path, capsys):
     ann = coco_copy / "annotations" / "instances_train2017.json"
     text = ann.read_text()
     ann.write_text(text.replace('"annotations": [', '"annotations": [\n\n,,', 1))
-    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", coco_recipe(tmp_path),
-                   "--coco-root", coco_copy) == 2
+    assert build_coco(coco_copy, tmp_path)[0] == 2
     assert f"{ann}:3: malformed JSON" in one_error(capsys)
 
 
 def test_bad_boxes_categories_and_images_are_counted(coco_copy, tmp_path, capsys):
-    ann = coco_copy / "annotations" / "instances_train2017.json"
-    doc = json.loads(ann.read_text())
-    a = [x for x in doc["annotations"] if not x["iscrowd"] and x["image_id"] != doc["images"][0]["id"]]
-    a[0]["bbox"] = [10, 10, 0, 5]  # zero area
-    a[1]["bbox"] = [100000, 10, 5, 5]  # entirely outside
-    a[2]["bbox"] = [-5, -5, 20, 20]  # reaches outside: clipped
-    a[3]["category_id"] = 999  # unknown category
-    a[4]["bbox"] = [1, 2, 3]  # malformed bbox: lenient reading skips it
-    (coco_copy / "train2017" / doc["images"][0]["file_name"]).unlink()  # missing image file
-    ann.write_text(json.dumps(doc))
-    out = tmp_path / "o"
-    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path), "--coco-root", coco_copy) == 0
-    issues = load_manifest(out)["sources"]["coco"]["issues"]
+    def damage(doc: dict) -> None:
+        a = [x for x in doc["annotations"] if not x["iscrowd"] and x["image_id"] != doc["images"][0]["id"]]
+        a[0]["bbox"] = [10, 10, 0, 5]  # zero area
+        a[1]["bbox"] = [100000, 10, 5, 5]  # entirely outside
+        a[2]["bbox"] = [-5, -5, 20, 20]  # reaches outside: clipped
+        a[3]["category_id"] = 999  # unknown category
+        a[4]["bbox"] = [1, 2, 3]  # malformed bbox: lenient reading skips it
+        (coco_copy / "train2017" / doc["images"][0]["file_name"]).unlink()  # missing image file
+
+    edit_coco(coco_copy, damage)
+    code, out = build_coco(coco_copy, tmp_path)
+    assert code == 0
+    issues = coco_issues(out)
     assert issues["zero-area or non-finite box (skipped)"] == 1
     assert issues["box outside the image (skipped)"] == 1
     assert issues["box reaching outside the image (clipped)"] >= 1
