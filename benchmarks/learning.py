@@ -99,7 +99,7 @@ def main_(args: argparse.Namespace) -> dict:
         times["world"] = run(["synth", "world", "--out", world, "--profile", "simple", "--images", 1000, "--force"])
     if not (mix / "manifest.json").is_file():
         times["mix"] = run(["data", "build", "--out", mix, "--recipe", "shapes-simple", "--coco-root",
-                            world / "coco", "--force"])
+                            world / "coco", "--odinw-root", world / "odinw", "--force"])
     steps = ["--max-steps", args.steps]
     lr = {"sft": ["--learning-rate", args.sft_lr] if args.sft_lr else [],
           "grpo": ["--learning-rate", args.grpo_lr] if args.grpo_lr else []}

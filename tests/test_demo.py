@@ -25,6 +25,8 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     assert f"$ visionr1 train sft --model {base} " in captured.err
     assert f"$ visionr1 train grpo --model {base} " in captured.err
 
+    manifest = json.loads((out / "mix" / "manifest.json").read_text())  # the paper's mix in miniature
+    assert {s: m["produced"]["total"] for s, m in manifest["sources"].items()} == {"coco": 1000, "odinw": 170}
     summary = json.loads((out / "report.json").read_text())
     assert set(summary["results"]) == set(BENCHMARKS)
     for bench, rows in summary["results"].items():

@@ -63,7 +63,7 @@ def stages(out: Path, scale: Scale, base: Path) -> list[tuple[str, list[str]]]:
         ("synthetic world (simple profile)", ["synth", "world", "--out", world, "--profile", "simple",
                                               "--images", IMAGES]),
         ("training mix", ["data", "build", "--out", mix, "--recipe", "shapes-simple", "--family", "qwen2.5-vl",
-                          "--coco-root", world / "coco"]),
+                          "--coco-root", world / "coco", "--odinw-root", world / "odinw"]),
         *evaluate("base"),
         ("SFT on the mix (the paper's baseline)",
          ["train", "sft", "--model", base, "--data", mix, "--out", out / "sft", "--config", configs / "sft.yaml",
