@@ -64,6 +64,7 @@ def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
         sets = list(rep["sets"].values())
         overall = rep.get("average") or sets[0]
         result[bench] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
+                         "mAP_any_label": overall.get("mAP_any_label"),
                          "reward": overall["reward"], "answered": sum(s["answered"] for s in sets),
                          "distinct_answers": sum(s["distinct_answers"] for s in sets)}
     result["image_loss"] = image_reliance(model, 0)
@@ -137,13 +138,14 @@ def _mean_sd(values: list[float]) -> str:
 def table(summary: dict) -> Table:
     t = Table(title="held-out results from the shipped base, mean ± sd over seeds: mAP / AP50 / AR100 (percent), "
                     "mean reward (0-3), distinct answers, answer loss with own / shuffled images")
-    for col in ("model", "seeds", "custom mAP", "odinw mAP", "custom AP50", "custom AR100", "reward", "distinct",
-                "loss own / shuffled"):
+    for col in ("model", "seeds", "custom mAP", "odinw mAP", "custom AP50", "custom AR100", "custom mAP any label",
+                "reward", "distinct", "loss own / shuffled"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for name, per_seed in summary["results"].items():
         runs = list(per_seed.values())
         t.add_row(name, str(len(runs)), *(_mean_sd([r[b]["mAP"] for r in runs]) for b in BENCHMARKS),
                   _mean_sd([r["custom"]["AP50"] for r in runs]), _mean_sd([r["custom"]["AR100"] for r in runs]),
+                  _mean_sd([r["custom"]["mAP_any_label"] for r in runs]),
                   f"{statistics.mean(r['custom']['reward'] for r in runs):.2f}",
                   f"{statistics.mean(r['custom']['distinct_answers'] for r in runs):.0f}/"
                   f"{runs[0]['custom']['answered']}",

@@ -38,8 +38,12 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
             assert rows[name]["queries"] == (8 if bench == "custom" else 16)
             assert 0 <= rows[name]["mAP"] <= 100 and 0 <= rows[name]["reward"] <= 3
             assert 0 <= rows[name]["AR100"] <= 100
+            # labels ignored on the detection set; the grounding queries name their category
+            any_label = rows[name]["mAP_any_label"]
+            assert any_label is None if bench == "odinw" else 0 <= any_label <= 100
         assert rows["base"]["mAP"] > 0  # the shipped base localizes
     assert "| custom | base (pretrained) |" in (out / "report.md").read_text()
+    assert "| mAP any label |" in (out / "report.md").read_text()
     assert (out / "reward_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     sft = [json.loads(x) for x in (out / "sft" / "metrics.jsonl").read_text().splitlines()]

@@ -136,7 +136,7 @@ class Degraded:
         return out
 
 
-def _pycocotools(gt_file: Path, detections: list[dict], image_ids: list[int]) -> np.ndarray:
+def _pycocotools(gt_file: Path, detections: list[dict], image_ids: list[int], use_cats: int = 1) -> np.ndarray:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -144,6 +144,7 @@ def _pycocotools(gt_file: Path, detections: list[dict], image_ids: list[int]) ->
         gt = COCO(str(gt_file))
         e = COCOeval(gt, gt.loadRes(detections), "bbox")
         e.params.imgIds = image_ids
+        e.params.useCats = use_cats
         e.evaluate()
         e.accumulate()
         e.summarize()
@@ -158,24 +159,60 @@ def test_degraded_answers_score_what_pycocotools_computes(world_dir, tmp_path, p
     records = prediction_store(tmp_path, sets[0].name).read()
     doc = json.loads((world_dir / "coco" / layouts.coco_annotation("val2017")).read_text())
     ids = {c["name"].lower(): c["id"] for c in doc["categories"]}
-    dets, unknown = [], 0
+    dets, unknown, anything = [], 0, []
     for q in sets[0].queries:
         rec = records[q.qid]
         for rank, (b, lab) in enumerate(zip(rec["boxes"], rec["labels"], strict=True)):
+            det = {"image_id": q.image_id, "category_id": ids.get(lab.lower(), 1),
+                   "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                   "score": 0.99 if policy == "constant" else 1 / (1 + rank)}
+            anything.append(det)  # class-agnostic: every box, the unknown label's too
             if lab.lower() not in ids:
                 unknown += 1
                 continue
-            dets.append({"image_id": q.image_id, "category_id": ids[lab.lower()],
-                         "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                         "score": 0.99 if policy == "constant" else 1 / (1 + rank)})
-    stats = _pycocotools(world_dir / "coco" / layouts.coco_annotation("val2017"), dets,
-                         sorted(q.image_id for q in sets[0].queries))
+            dets.append(det)
+    gt_file, image_ids = world_dir / "coco" / layouts.coco_annotation("val2017"), sorted(q.image_id for q in
+                                                                                         sets[0].queries)
+    stats = _pycocotools(gt_file, dets, image_ids)
+    agnostic = _pycocotools(gt_file, anything, image_ids, use_cats=0)
     assert 0 < stats[0] < 1  # degraded, not trivial
+    assert agnostic[0] != stats[0]
     for m in (r["sets"]["coco/val2017"] for r in reports.values()):
         assert m["unknown_labels"] == unknown == len(sets[0].queries)
         for key, i in (("mAP", 0), ("AP50", 1), ("AP75", 2), ("AR100", 8)):
             assert m[key] == round(100 * stats[i], 2), key
+        assert (m["mAP_any_label"], m["AP50_any_label"]) == (round(100 * agnostic[0], 2),
+                                                             round(100 * agnostic[1], 2))
     assert reports["faster-coco-eval"]["sets"] == reports["pycocotools"]["sets"]  # both evaluators agree exactly
+
+
+class Misnamed:
+    """Every object boxed exactly and named as the next category: a model that localizes and cannot name."""
+
+    name = "misnamed"
+
+    def __init__(self, names: list[str]) -> None:
+        self.adapter, self.next = get_adapter("qwen2.5-vl"), dict(zip(names, names[1:] + names[:1], strict=True))
+
+    def generate(self, queries):
+        return [self.adapter.serialize([{"label": self.next[lab], "bbox": list(b)} for lab, b in q.gt],
+                                       self.adapter.geometry(q.width, q.height), exact=True) for q in queries]
+
+
+def test_any_label_map_separates_localizing_from_naming(world_dir, tmp_path):
+    """Boxes exactly right with every label wrong: mAP 0 and class-agnostic mAP 100 on detection queries; where a
+    query names its category (single+pos), the category is not predicted and there is no class-agnostic mAP."""
+    def metrics(protocol: str, out: Path) -> dict:
+        sets = coco_sets(world_dir / "coco", "qwen2.5-vl", protocol=protocol, limit=24)
+        answer(sets, lambda: Misnamed(list(sets[0].categories.values())), out, "qwen2.5-vl", 3136, 401408,
+               batch_size=4)
+        return score("coco", sets, out, META, "constant", "pycocotools")["sets"]["coco/val2017"]
+
+    m = metrics("all", tmp_path / "all")
+    assert (m["mAP"], m["unknown_labels"]) == (0.0, 0)
+    assert m["mAP_any_label"] == m["AP50_any_label"] == 100.0
+    m = metrics("single+pos", tmp_path / "single")
+    assert m["mAP"] == 100.0 and m["mAP_any_label"] is None  # the asked category is every box's category
 
 
 class HalfRight:

@@ -90,7 +90,8 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
             sets = rep["sets"].values()
             overall = rep.get("average") or next(iter(sets))
             rows[name] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
-                          "reward": overall["reward"], "model": rep["model"],
+                          "mAP_any_label": overall.get("mAP_any_label"), "reward": overall["reward"],
+                          "model": rep["model"],
                           **{k: sum(s[k] for s in sets) for k in ("parse_failures", "queries", "answered")},
                           "most_common_answer": max(s["most_common_answer"] for s in sets),
                           "distinct_answers": sum(s["distinct_answers"] for s in sets)}
@@ -129,10 +130,12 @@ def _paper(bench: str) -> dict[str, float]:
 
 def _row(row: dict) -> list[str]:
     return [f"{row['mAP']:.1f}", f"{row['AP50']:.1f}", f"{row['AR100']:.1f}",
+            "-" if row["mAP_any_label"] is None else f"{row['mAP_any_label']:.1f}",
             "-" if row["reward"] is None else f"{row['reward']:.2f}"]
 
 
-COLUMNS = ("mAP", "AP50", "AR100", "reward", "paper mAP")
+# "mAP any label": the detection set's mAP with labels ignored (class-agnostic), localization apart from naming
+COLUMNS = ("mAP", "AP50", "AR100", "mAP any label", "reward", "paper mAP")
 
 
 def report_table(summary: dict) -> Table:

@@ -20,6 +20,7 @@ from visionr1.formats.released import released_items, released_xywh
 EVALUATORS = ("faster-coco-eval", "pycocotools")
 SCORE_POLICIES = ("constant", "rank-decay")
 STAT_NAMES = {"mAP": 0, "AP50": 1, "AP75": 2, "AR100": 8}
+ANY_LABEL = {"mAP_any_label": 0, "AP50_any_label": 1}
 
 
 def score_of(rank: int, policy: str) -> float:
@@ -62,8 +63,9 @@ def _evaluable(gt: dict, renumber: bool) -> dict:
 
 
 def coco_stats(gt: dict, detections: list[dict], image_ids: list[int], evaluator: str = "faster-coco-eval",
-               renumber: bool = True) -> np.ndarray:
-    """The 12 COCOeval bbox statistics on ``image_ids`` (all zero without detections)."""
+               renumber: bool = True, use_cats: bool = True) -> np.ndarray:
+    """The 12 COCOeval bbox statistics on ``image_ids`` (all zero without detections); without ``use_cats``,
+    class-agnostic (COCOeval ``useCats=0``: a box may match an object of any category)."""
     if evaluator not in EVALUATORS:
         raise VisionR1Error(f"unknown evaluator '{evaluator}' (choose from {', '.join(EVALUATORS)})")
     if not detections or not image_ids:
@@ -82,6 +84,7 @@ def coco_stats(gt: dict, detections: list[dict], image_ids: list[int], evaluator
         dt = coco.loadRes(copy.deepcopy(detections))
         e = COCOeval(coco, dt, "bbox")
         e.params.imgIds = sorted(image_ids)
+        e.params.useCats = int(use_cats)
         e.evaluate()
         e.accumulate()
         e.summarize()
@@ -96,7 +99,11 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
     Default mode: single-category queries give every box the asked category; detection queries map the predicted
     label to a category with ``LabelLookup``; labels that name no category are dropped and counted; annotation ids
     are renumbered. Released mode: the released evaluation's reading of the raw answers (``geometry`` gives each
-    query's model input size), label lookup and annotation ids (``released_detections``)."""
+    query's model input size), label lookup and annotation ids (``released_detections``).
+
+    ``mAP_any_label`` / ``AP50_any_label`` (default mode, sets of detection queries): the same boxes with their
+    labels ignored, unknown labels included (class-agnostic COCOeval): how well a model localizes apart from how
+    well it names; None where queries name their category (the category is given, not predicted)."""
     if score_policy not in SCORE_POLICIES:
         raise VisionR1Error(f"unknown score policy '{score_policy}' (choose from {', '.join(SCORE_POLICIES)})")
     answered = _answered(es, records)
@@ -105,15 +112,27 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
     else:
         detections, unknown = _detections(es, answered, score_policy)
         unread = [not rec["template_ok"] for _, rec in answered]
-    images = {q.image_id for q, _ in answered}
-    stats = coco_stats(_asked(es.coco, [q for q, _ in answered]), detections, sorted(images), evaluator,
-                       renumber=mode != "released")
-    out = {k: (round(100 * float(stats[i]), 2) if stats[i] >= 0 else None) for k, i in STAT_NAMES.items()}
-    return {**out, **_counts(es, answered, unread), "images": len(images), "unknown_labels": unknown,
+    images = sorted({q.image_id for q, _ in answered})
+    gt = _asked(es.coco, [q for q, _ in answered])
+    stats = coco_stats(gt, detections, images, evaluator, renumber=mode != "released")
+    out = {k: _percent(stats[i]) for k, i in STAT_NAMES.items()}
+    any_label = dict.fromkeys(ANY_LABEL)
+    if mode != "released" and answered and all(q.category_id is None for q, _ in answered):
+        stats = coco_stats(gt, _detections(es, answered, score_policy, any_label=True)[0], images, evaluator,
+                           use_cats=False)
+        any_label = {k: _percent(stats[i]) for k, i in ANY_LABEL.items()}
+    return {**out, **any_label, **_counts(es, answered, unread), "images": len(images), "unknown_labels": unknown,
             "detections": len(detections)}
 
 
-def _detections(es: EvalSet, answered: list[tuple[Query, dict]], score_policy: str) -> tuple[list[dict], int]:
+def _percent(stat: float) -> float | None:
+    return round(100 * float(stat), 2) if stat >= 0 else None
+
+
+def _detections(es: EvalSet, answered: list[tuple[Query, dict]], score_policy: str,
+                any_label: bool = False) -> tuple[list[dict], int]:
+    """COCO detections of the answers and the count of labels that name no category: dropped, or with
+    ``any_label`` kept under the first category (class-agnostic evaluation does not read categories)."""
     lookup = LabelLookup(es.categories)
     detections, unknown = [], 0
     for q, rec in answered:
@@ -121,7 +140,9 @@ def _detections(es: EvalSet, answered: list[tuple[Query, dict]], score_policy: s
             cid = q.category_id if q.category_id is not None else lookup(label)
             if cid is None:
                 unknown += 1
-                continue
+                if not any_label:
+                    continue
+                cid = next(iter(es.categories))
             x1, y1, x2, y2 = box
             detections.append({"image_id": q.image_id, "category_id": cid, "bbox": [x1, y1, x2 - x1, y2 - y1],
                                "score": score_of(rank, score_policy)})
