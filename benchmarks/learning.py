@@ -71,14 +71,20 @@ def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
     return result
 
 
-def claim(out: Path, base: Path, args: argparse.Namespace) -> None:
+def _sha256(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def claim(out: Path, base: Path, args: argparse.Namespace, configs: Path) -> None:
     """Resume only a run of the same base weights and settings: a work folder made from another base (the shipped
-    one re-made, say) or other steps / learning rates / query limit would mix stale models into the table."""
-    weights = hashlib.sha256()
-    for f in sorted(base.glob("*.safetensors")):
-        weights.update(f.read_bytes())
-    key = {"base_weights_sha256": weights.hexdigest(), "steps": args.steps, "eval_limit": args.eval_limit,
-           "sft_lr": args.sft_lr, "grpo_lr": args.grpo_lr}
+    one re-made, say), other training configs (``configs``: a learning rate changed in the repository) or other
+    steps / learning rates / query limit would mix stale models into the table."""
+    key = {"base_weights_sha256": _sha256(sorted(base.glob("*.safetensors"))),
+           "configs_sha256": _sha256(sorted(configs.glob("*.yaml"))), "steps": args.steps,
+           "eval_limit": args.eval_limit, "sft_lr": args.sft_lr, "grpo_lr": args.grpo_lr}
     f = out / "run.json"
     if f.is_file() and (old := json.loads(f.read_text())) != key:
         diff = ", ".join(k for k in key if old.get(k) != key[k])
@@ -93,8 +99,9 @@ def claim(out: Path, base: Path, args: argparse.Namespace) -> None:
 def main_(args: argparse.Namespace) -> dict:
     out = args.out.resolve()
     base = (args.base or shipped_base()).resolve()
-    claim(out, base, args)
-    world, mix, configs = out / "world", out / "mix", resource_dir("configs") / "demo"
+    configs = resource_dir("configs") / "demo"
+    claim(out, base, args, configs)
+    world, mix = out / "world", out / "mix"
     times: dict[str, float] = {}
     if not (world / "world.json").is_file():
         times["world"] = run(["synth", "world", "--out", world, "--profile", "simple", "--images", 1000, "--force"])
