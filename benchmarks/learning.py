@@ -18,7 +18,6 @@ Every stage is a real ``visionr1`` command (printed before it runs), so a result
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import time
@@ -29,6 +28,7 @@ from rich.table import Table
 
 from visionr1.cli import main
 from visionr1.data.layouts import ODINW_13
+from visionr1.io import sha256_file, tree_digest
 from visionr1.resources import resource_dir
 from visionr1.synth.pretrain import image_reliance, shipped_base
 from visionr1.train.callbacks import read_metrics
@@ -64,26 +64,19 @@ def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
         sets = list(rep["sets"].values())
         overall = rep.get("average") or sets[0]
         result[bench] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
-                         "mAP_any_label": overall.get("mAP_any_label"),
+                         "mAP_any_label": overall["mAP_any_label"],
                          "reward": overall["reward"], "answered": sum(s["answered"] for s in sets),
                          "distinct_answers": sum(s["distinct_answers"] for s in sets)}
     result["image_loss"] = image_reliance(model, 0)
     return result
 
 
-def _sha256(files: list[Path]) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
 def claim(out: Path, base: Path, args: argparse.Namespace, configs: Path) -> None:
     """Resume only a run of the same base weights and settings: a work folder made from another base (the shipped
     one re-made, say), other training configs (``configs``: a learning rate changed in the repository) or other
     steps / learning rates / query limit would mix stale models into the table."""
-    key = {"base_weights_sha256": _sha256(sorted(base.glob("*.safetensors"))),
-           "configs_sha256": _sha256(sorted(configs.glob("*.yaml"))), "steps": args.steps,
+    key = {"base_weights_sha256": {p.name: sha256_file(p) for p in sorted(base.glob("*.safetensors"))},
+           "configs_sha256": tree_digest(configs), "steps": args.steps,
            "eval_limit": args.eval_limit, "sft_lr": args.sft_lr, "grpo_lr": args.grpo_lr}
     f = out / "run.json"
     if f.is_file() and (old := json.loads(f.read_text())) != key:

@@ -57,6 +57,8 @@ def test_oracle_scores_100(world_dir, tmp_path, bench, args):
         assert m["reward_terms"]["format"] == m["reward_terms"]["recall"] == 1.0
         assert 0.9 < m["reward_terms"]["precision"] <= 1.0 and m["reward"] == pytest.approx(
             sum(m["reward_terms"].values()), abs=1e-3)
+    if bench in ("odinw", "ood"):  # one category asked per query: nothing class-agnostic, per set or averaged
+        assert r["average"]["mAP_any_label"] is None and all(m["mAP_any_label"] is None for m in r["sets"].values())
     n_sets = {"coco": 1, "odinw": 13, "ood": 4, "rec": 8, "custom": 1}[bench]
     assert len(r["sets"]) == n_sets
     assert (out / "report.md").read_text().startswith(f"# {bench} evaluation")
@@ -81,6 +83,9 @@ def test_griffon_oracle_and_all_protocol(world_dir, tmp_path):
     r = report_of(out)
     assert r["protocol"] == "all" and set(r["sets"]) == {"odinw/PascalVOC", "odinw/pistols"}
     assert all(m["mAP"] > 80 and m["AP50"] == 100.0 for m in r["sets"].values())  # 3 decimals cost a little IoU
+    # detection queries in every set: the class-agnostic numbers are averaged too
+    assert r["average"]["AP50_any_label"] == 100.0
+    assert r["average"]["mAP_any_label"] == round(sum(m["mAP_any_label"] for m in r["sets"].values()) / 2, 2)
 
 
 @pytest.mark.parametrize("protocol", ["single+pos", "all"])

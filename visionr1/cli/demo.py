@@ -90,7 +90,7 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
             sets = rep["sets"].values()
             overall = rep.get("average") or next(iter(sets))
             rows[name] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
-                          "mAP_any_label": overall.get("mAP_any_label"), "reward": overall["reward"],
+                          "mAP_any_label": overall["mAP_any_label"], "reward": overall["reward"],
                           "model": rep["model"],
                           **{k: sum(s[k] for s in sets) for k in ("parse_failures", "queries", "answered")},
                           "most_common_answer": max(s["most_common_answer"] for s in sets),

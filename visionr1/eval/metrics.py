@@ -110,7 +110,8 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
     if mode == "released":
         detections, unknown, unread = released_detections(es, answered, geometry, score_policy)
     else:
-        detections, unknown = _detections(es, answered, score_policy)
+        every, named = _detections(es, answered, score_policy)
+        detections, unknown = [d for d, ok in zip(every, named, strict=True) if ok], named.count(False)
         unread = [not rec["template_ok"] for _, rec in answered]
     images = sorted({q.image_id for q, _ in answered})
     gt = _asked(es.coco, [q for q, _ in answered])
@@ -118,8 +119,7 @@ def box_metrics(es: EvalSet, records: dict[str, dict], score_policy: str = "cons
     out = {k: _percent(stats[i]) for k, i in STAT_NAMES.items()}
     any_label = dict.fromkeys(ANY_LABEL)
     if mode != "released" and answered and all(q.category_id is None for q, _ in answered):
-        stats = coco_stats(gt, _detections(es, answered, score_policy, any_label=True)[0], images, evaluator,
-                           use_cats=False)
+        stats = coco_stats(gt, every, images, evaluator, use_cats=False)
         any_label = {k: _percent(stats[i]) for k, i in ANY_LABEL.items()}
     return {**out, **any_label, **_counts(es, answered, unread), "images": len(images), "unknown_labels": unknown,
             "detections": len(detections)}
@@ -129,24 +129,21 @@ def _percent(stat: float) -> float | None:
     return round(100 * float(stat), 2) if stat >= 0 else None
 
 
-def _detections(es: EvalSet, answered: list[tuple[Query, dict]], score_policy: str,
-                any_label: bool = False) -> tuple[list[dict], int]:
-    """COCO detections of the answers and the count of labels that name no category: dropped, or with
-    ``any_label`` kept under the first category (class-agnostic evaluation does not read categories)."""
-    lookup = LabelLookup(es.categories)
-    detections, unknown = [], 0
+def _detections(es: EvalSet, answered: list[tuple[Query, dict]],
+                score_policy: str) -> tuple[list[dict], list[bool]]:
+    """COCO detections of every box of the answers, in answer order, and whether its label names a category; a
+    box whose label names none is under the first category, for the class-agnostic evaluation only (which does
+    not read categories)."""
+    lookup, placeholder = LabelLookup(es.categories), next(iter(es.categories), 0)
+    detections, named = [], []
     for q, rec in answered:
         for rank, (box, label) in enumerate(zip(rec["boxes"], rec["labels"], strict=True)):
             cid = q.category_id if q.category_id is not None else lookup(label)
-            if cid is None:
-                unknown += 1
-                if not any_label:
-                    continue
-                cid = next(iter(es.categories))
+            named.append(cid is not None)
             x1, y1, x2, y2 = box
-            detections.append({"image_id": q.image_id, "category_id": cid, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                               "score": score_of(rank, score_policy)})
-    return detections, unknown
+            detections.append({"image_id": q.image_id, "category_id": placeholder if cid is None else cid,
+                               "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score_of(rank, score_policy)})
+    return detections, named
 
 
 def released_detections(es: EvalSet, answered: list[tuple[Query, dict]], geometry: Callable[[Query], Geometry],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from visionr1 import __version__
 from visionr1.errors import VisionR1Error
-from visionr1.eval.metrics import box_metrics, mean_reward, rec_metrics
+from visionr1.eval.metrics import ANY_LABEL, box_metrics, mean_reward, rec_metrics
 from visionr1.eval.modes import differences
 from visionr1.eval.predictions import PredictionStore, write_records
 from visionr1.eval.report import paper_reference, write_report
@@ -137,6 +137,9 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
                    for k in keys}
         for k in ("queries", "parse_failures") + (() if kind == "rec" else ("unknown_labels",)):
             average[k] = sum(m[k] for m in results.values())
+        if kind != "rec":  # class-agnostic: over the sets only when every set has one (detection queries)
+            average.update({k: None if any(m[k] is None for m in results.values()) else
+                            round(sum(m[k] for m in results.values()) / len(results), 2) for k in ANY_LABEL})
     headline = (average or next(iter(results.values())))[keys[0]]
     differ = (differences(mode, protocol=meta["protocol"], **pixels, decoding=meta["decoding"],
                           batch_size=meta.get("batch_size", 1), score_policy=score_policy, evaluator=evaluator,
