@@ -122,7 +122,9 @@ def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
     assert info["generator"] == "visionr1 synth pretrain" and info["pretrain"]["config"]["steps"] == 3
     held = info["pretrain"]["heldout"]
     assert set(held["all"]) == {"grounding", "detection"} and held["all"]["detection"]["queries"] == 2
-    assert "visionr1 synth pretrain --world world --out base" in (out / "README.md").read_text()
+    text = (out / "README.md").read_text()
+    assert "visionr1 synth pretrain --world world --out base" in text
+    assert "<!-- written by visionr1 synth pretrain -->" in text  # the command that wrote it, not tiny-model
     from visionr1.models import check_model
 
     check_model(str(out), FAMILY)

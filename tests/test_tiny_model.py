@@ -137,6 +137,7 @@ def test_same_seed_same_files(tmp_path, tiny_model_dir):
     info = read_card(a)
     assert info["seed"] == 0 and info["parameters"] < 2_000_000 and info["size"] == "tiny"
     assert read_card(tiny_model_dir.parent) == {}
+    assert "<!-- written by visionr1 synth tiny-model -->" in (a / "README.md").read_text()
     # --force replaces an earlier synthetic model, never a folder that is not one
     assert run_cli("synth", "tiny-model", "--out", a, "--seed", 2, "--force") == 0 and read_card(a)["seed"] == 2
     (b / "README.md").write_text("# a real model card\n")

@@ -23,7 +23,9 @@ from visionr1.io import prepare_output_dir, write_bytes, write_json
 from visionr1.resources import resource_dir
 
 CARD = "README.md"
-CARD_TAG = "<!-- written by visionr1 synth tiny-model -->"
+# The card's ownership mark: ``<!-- written by visionr1 synth <command> -->``; this prefix recognizes a card of any
+# ``visionr1 synth`` command (tiny-model, pretrain) for ``read_card`` and ``--force``.
+CARD_TAG = "<!-- written by visionr1 synth "
 FAMILIES = ("qwen2.5-vl",)
 
 # Qwen2/2.5 added tokens, in their id order (151643...151664 in the real vocabulary).
@@ -278,7 +280,7 @@ def card(info: dict, title: str | None = None, body: str | None = None) -> str:
     body = body or (f"Random weights, {info['parameters']:,} parameters, in the file layout of "
                     "`Qwen/Qwen2.5-VL-7B-Instruct`. Made by `visionr1 synth tiny-model --size "
                     f"{info['size']} --seed {info['seed']}` (visionr1 {info['version']}); see docs/synth.md.")
-    return f"---\n{front}---\n{CARD_TAG}\n\n# {title}\n\n{body}\n"
+    return f"---\n{front}---\n<!-- written by {info['generator']} -->\n\n# {title}\n\n{body}\n"
 
 
 def read_card(path: str | Path) -> dict:
