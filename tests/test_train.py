@@ -421,3 +421,39 @@ def test_curve_smoothing():
 
     assert smooth([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
     assert smooth([2.0] * 5, 10) == [2.0] * 5 and smooth([], 3) == []
+
+
+def test_heldout_evaluation_during_training_is_the_evaluation_of_the_saved_model(mix, tmp_path):
+    """``heldout_every``: rows before the first step and every N steps; the last equals `visionr1 eval custom` of the
+    saved model on the same queries (the same greedy answers through the same chain), and the curves show it."""
+    from visionr1.synth.pretrain import shipped_base
+
+    out, ev, simple = tmp_path / "grpo", tmp_path / "eval", tmp_path / "simple"
+    assert run_cli("synth", "world", "--out", simple, "--profile", "simple", "--images", "4") == 0
+    annotations, images = simple / "coco/annotations/instances_val2017.json", simple / "coco/val2017"
+    assert run_cli("train", "grpo", "--model", shipped_base(), "--data", mix, "--out", out,
+                   "--config", ROOT / "configs/grpo/tiny-cpu.yaml", "--max-steps", "3", "--max-completion-length",
+                   "32", "--heldout-every", "2", "--heldout-annotations", annotations, "--heldout-images", images,
+                   "--heldout-limit", "6", "--heldout-max-new-tokens", "200") == 0
+    rows = [r for r in metrics(out) if "heldout/mAP" in r]
+    assert [r["step"] for r in rows] == [0, 2, 3]
+    assert run_cli("eval", "custom", "--model", out, "--annotations", annotations, "--data-root", images,
+                   "--limit", "6", "--max-new-tokens", "200", "--out", ev) == 0
+    report = json.loads((ev / "report.json").read_text())["sets"]
+    measured = next(iter(report.values()))
+    assert measured["reward"] > 1 and measured["AR100"] > 0 and measured["queries"] == 6
+    assert {k: rows[-1][f"heldout/{k}"] for k in ("mAP", "AP50", "AR100", "reward")} == \
+        {k: measured[k] for k in ("mAP", "AP50", "AR100", "reward")}
+    from visionr1.train.callbacks import PANELS, read_metrics
+
+    assert "heldout/mAP" in PANELS and read_metrics(out / "metrics.jsonl")[0]["step"] == 0
+
+
+def test_heldout_evaluation_needs_its_set(tiny_model_dir, mix, tmp_path, capsys):
+    assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", tmp_path / "o",
+                   "--heldout-every", "5") == 2
+    assert "heldout_every needs the held-out set" in _one_line(capsys)
+    assert run_cli("train", "sft", "--model", tiny_model_dir, "--data", mix, "--out", tmp_path / "o",
+                   "--heldout-every", "5", "--heldout-annotations", tmp_path / "none.json", "--heldout-images",
+                   tmp_path) == 2
+    assert "none.json" in _one_line(capsys) and not (tmp_path / "o").exists()

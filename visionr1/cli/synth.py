@@ -28,9 +28,10 @@ def world(
                                            "files.")] = 0,
     images: Annotated[int, typer.Option(help=f"COCO train images, 1 to {MAX_IMAGES:,}; the other sources scale "
                                              "with it.")] = 200,
-    profile: Annotated[str, typer.Option(help="standard (1-40 objects, tiny ones, crowds, 160-640 px images) or "
-                                              "simple (1-3 large objects on 112 x 112 images, for learning "
-                                              "experiments and the demo).")] = "standard",
+    profile: Annotated[str, typer.Option(help="standard (1-40 objects, tiny ones, crowds, 160-640 px images), "
+                                              "dense (1-16 objects, about half of the COCO scenes with more than "
+                                              "10, on 160-224 px images: the demo) or simple (1-3 large objects "
+                                              "on 112 x 112 images).")] = "standard",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier world written to --out.")] = False,
 ) -> None:
     """Write a deterministic synthetic localization world: COCO, ODinW, V3Det, RefCOCO/+/g, gRefCOCO and
@@ -123,14 +124,17 @@ def heldout_metrics(model: Path, world: Path, limit: int | None) -> dict:
 
     from visionr1.cli import main
     from visionr1.errors import VisionR1Error
+    from visionr1.synth.pretrain import world_info
+    from visionr1.synth.world import PROFILES
 
+    tokens = PROFILES[world_info(world)["profile"]].answer_tokens
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for task, protocol in HELDOUT:
             dest = Path(tmp) / task
             argv = ["eval", "custom", "--model", model, "--data-root", world / "coco" / "val2017",
                     "--annotations", world / "coco" / "annotations" / "instances_val2017.json", "--protocol",
-                    protocol, "--out", dest, "--max-new-tokens", 96, "--batch-size", 16]
+                    protocol, "--out", dest, "--max-new-tokens", tokens, "--batch-size", 16]
             if main([str(a) for a in [*argv, *(["--limit", limit] if limit else [])]]) != 0:
                 raise VisionR1Error(f"the held-out evaluation of {model} failed (its error is printed above)")
             s = next(iter(json.loads((dest / "report.json").read_text())["sets"].values()))
@@ -171,8 +175,8 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
 
 @app.command("pretrain")
 def pretrain(
-    world: Annotated[Path, typer.Option(help="A world written by `visionr1 synth world --profile simple`; its "
-                                             "seed fixes the category vocabulary.")],
+    world: Annotated[Path, typer.Option(help="A world written by `visionr1 synth world --profile dense` (or "
+                                             "simple); its seed fixes the category vocabulary.")],
     out: Annotated[Path, typer.Option(help="Folder for the checkpoint (created; must be empty unless --resume "
                                            "or --force).")],
     size: Annotated[str, typer.Option(help="Size preset of the initial random weights (synth tiny-model).")]

@@ -69,30 +69,42 @@ class HFBackend:
     def __init__(self, model_path: str, family: str, min_pixels: int, max_pixels: int, max_new_tokens: int = 512,
                  loader: str | None = None, device=None, released: bool = False) -> None:
         import torch
-        from transformers import GenerationConfig
 
         from visionr1.models import load_model
 
         bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        self.model, self.processor = load_model(model_path, family=family, min_pixels=min_pixels,
-                                                max_pixels=max_pixels, dtype="bfloat16" if bf16 else "float32",
-                                                loader=loader)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device).eval()
-        base = self.model.generation_config
-        pad = base.pad_token_id if base.pad_token_id is not None else self.processor.tokenizer.pad_token_id
+        model, processor = load_model(model_path, family=family, min_pixels=min_pixels, max_pixels=max_pixels,
+                                      dtype="bfloat16" if bf16 else "float32", loader=loader)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device).eval()
+        self._attach(model, processor, device, max_new_tokens, released)
+
+    @classmethod
+    def live(cls, model, processor, max_new_tokens: int) -> HFBackend:
+        """Greedy answers of a model being trained, as its weights are now (its generation config, padding and
+        mode are left as they were: the caller switches it to eval mode)."""
+        self = cls.__new__(cls)
+        self._attach(model, processor, next(model.parameters()).device, max_new_tokens, released=False)
+        return self
+
+    def _attach(self, model, processor, device, max_new_tokens: int, released: bool) -> None:
+        from transformers import GenerationConfig
+
+        self.model, self.processor, self.device = model, processor, device
+        base = model.generation_config
+        pad = base.pad_token_id if base.pad_token_id is not None else processor.tokenizer.pad_token_id
         if released:
             config = copy.deepcopy(base)
             config.update(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad)
         else:
             config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens,
                                       eos_token_id=base.eos_token_id, pad_token_id=pad, bos_token_id=base.bos_token_id)
-        self.model.generation_config = config
-        self.max_new_tokens, self.released = max_new_tokens, released
+        config.use_cache = True  # a model being trained may have it off (gradient checkpointing)
+        self.config, self.max_new_tokens, self.released = config, max_new_tokens, released
 
     def decoding(self) -> dict:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
-                "repetition_penalty": self.model.generation_config.repetition_penalty,
+                "repetition_penalty": self.config.repetition_penalty,
                 "generation_config": "checkpoint" if self.released else "visionr1", "padding_side": "left"}
 
     def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
@@ -102,9 +114,10 @@ class HFBackend:
 
         texts = [self.processor.apply_chat_template(c, add_generation_prompt=True) for c in conversations]
         flat = [im for ims in images for im in ims]
-        inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt").to(self.device)
+        inputs = self.processor(text=texts, images=flat or None, padding=True, padding_side="left",
+                                return_tensors="pt").to(self.device)
         with torch.inference_mode():
-            out = self.model.generate(**inputs)
+            out = self.model.generate(**inputs, generation_config=self.config)
         return self.processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def generate(self, queries: Sequence[Query]) -> list[str]:

@@ -94,18 +94,23 @@ def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, f
         with store.writer(rank) as f:
             for i in range(0, len(queries), batch_size):
                 batch: list[Query] = queries[i: i + batch_size]
-                texts = backend.generate(batch)
-                geos = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels,
-                                         pre_resize=pre_resize) for q in batch]
-                parsed = adapter.parse_batch(texts, geos)
-                write_records(f, [{"qid": q.qid, "image_id": q.image_id, "raw": t,
-                                   "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()],
-                                   "labels": list(p.labels), "template_ok": p.template_ok, "content_ok": p.content_ok}
-                                  for q, t, p in zip(batch, texts, (parsed[k] for k in range(len(batch))),
-                                                     strict=True)])
+                write_records(f, answer_batch(backend, batch, adapter, min_pixels, max_pixels, pre_resize))
                 if progress:
                     progress.advance(task, len(batch))
     return backend
+
+
+def answer_batch(backend, batch: list[Query], adapter, min_pixels: int, max_pixels: int,
+                 pre_resize: bool = False) -> list[dict]:
+    """The backend's answers to ``batch``, parsed in the family's space: one prediction record per query."""
+    texts = backend.generate(batch)
+    geos = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels, pre_resize=pre_resize)
+            for q in batch]
+    parsed = adapter.parse_batch(texts, geos)
+    return [{"qid": q.qid, "image_id": q.image_id, "raw": t,
+             "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()], "labels": list(p.labels),
+             "template_ok": p.template_ok, "content_ok": p.content_ok}
+            for q, t, p in zip(batch, texts, (parsed[k] for k in range(len(batch))), strict=True)]
 
 
 def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_policy: str, evaluator: str) -> dict:

@@ -37,6 +37,7 @@ class Profile:
     most: int  # most objects per COCO image
     crowd_every: int  # a crowd region in every n-th COCO image (0: none)
     backdrop: str = "noise"  # image background: noise, or coordinates (colour encodes position; see background())
+    answer_tokens: int = 1024  # new tokens that hold a complete detection answer of the most crowded scene
 
 
 PROFILES = {
@@ -44,7 +45,13 @@ PROFILES = {
     "standard": Profile(((160, 640), (160, 640)), (12.0, 1e9), 0.12, (0.45, 0.2), (0.06, 0.05), 40, 10),
     # 1-3 large objects on 112 x 112 images whose background encodes position: what a small model trained from
     # scratch on a CPU can learn
-    "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0, "coordinates"),
+    "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0, "coordinates",
+                      96),
+    # the paper's easy / hard split in miniature: COCO-style scenes of 1-16 objects, about half of them hard (more
+    # than 10), on 160-224 px images of varied size with 16-40 px objects (one to three 14 px patches across); the
+    # other sources are drawn as the profile's easy scenes (ODinW 1-10 objects). Background encodes position.
+    "dense": Profile(((160, 224), (160, 224)), (16.0, 40.0), 0.0, (0.5, 0.0), (0.0, 0.0), 16, 0, "coordinates",
+                     512),
 }
 
 _STREAMS = {"coco": 1, "odinw": 2, "v3det": 3, "refer": 4, "vg": 5, "ids": 6, "odinw-cats": 7, "v3det-cats": 8,

@@ -58,29 +58,40 @@ def phase_switch(rows: list[dict]) -> int | None:
     return next((r["step"] for r in rows if r.get("reward/phase", 1) >= 2), None)
 
 
+# panels of the curves: metric, y range (None: the data's); reward terms are 0-1, the reward 0-3, held-out percent
+PANELS = {"rewards/format/mean": (0, 1.05), "rewards/recall/mean": (0, 1.05), "rewards/precision/mean": (0, 1.05),
+          "reward": (0, 3.1), "loss": None, "heldout/mAP": (0, 100), "heldout/AR100": (0, 100)}
+
+
 def plot_curves(metrics: Path, out: Path) -> Path | None:
-    """One panel per reward term (GRPO) or the loss (SFT) against the step: the logged values faint, their
-    moving average (a tenth of the run) bold, the switch to phase 2 of the reward (Sec. 3.3) as a dashed line."""
+    """One panel per reward term (GRPO) or the loss (SFT) against the step, and the held-out mAP and AR100 where
+    they were measured (``HeldoutEval``): the logged values faint, their moving average (a tenth of the run) bold,
+    the switch to phase 2 of the reward (Sec. 3.3) as a dashed line. Reward panels span their whole range (0-1 for
+    a term, 0-3 for the sum), so that a term at 0.94 does not fill the panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = read_metrics(metrics)
-    keys = [k for k in ("rewards/format/mean", "rewards/recall/mean", "rewards/precision/mean", "reward", "loss")
-            if any(k in r for r in rows)]
+    keys = [k for k in PANELS if any(k in r for r in rows)]
     if not keys:
         return None
     switch = phase_switch(rows)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
-        steps, values = zip(*[(r["step"], r[key]) for r in rows if key in r], strict=True)
-        ax.plot(steps, values, color="tab:blue", alpha=0.3, linewidth=1)
-        ax.plot(steps, smooth(list(values), max(1, len(values) // 10)), color="tab:blue", linewidth=2)
+        steps, values = zip(*[(r["step"], r[key]) for r in rows if key in r and r[key] is not None], strict=True)
+        heldout = key.startswith("heldout/")
+        ax.plot(steps, values, color="tab:green" if heldout else "tab:blue", alpha=1 if heldout else 0.3,
+                linewidth=1.5 if heldout else 1, marker="o" if heldout else None, markersize=3)
+        if not heldout:
+            ax.plot(steps, smooth(list(values), max(1, len(values) // 10)), color="tab:blue", linewidth=2)
+        if PANELS[key]:
+            ax.set_ylim(*PANELS[key])
         if switch is not None:
             ax.axvline(switch, color="tab:red", linestyle="--", linewidth=1, label="phase 2")
             ax.legend(loc="lower right", fontsize=7)
-        ax.set_title(key.replace("rewards/", "").replace("/mean", ""))
+        ax.set_title(key.replace("rewards/", "").replace("/mean", "").replace("heldout/", "held-out "))
         ax.set_xlabel("step")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -118,3 +129,61 @@ class RichProgress(TrainerCallback):
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+HELDOUT_KEYS = ("mAP", "AP50", "AR100", "reward")  # logged as heldout/<key>
+
+
+class HeldoutEval(TrainerCallback):
+    """Held-out mAP during training: greedy answers of the model being trained to a fixed held-out set, before the
+    first step and every ``every`` steps, scored by the evaluation's own chain (``visionr1 eval``'s parsing,
+    COCOeval and mean reward) into ``heldout/mAP`` / ``AP50`` / ``AR100`` / ``reward`` rows of metrics.jsonl.
+    Every process answers its share of the queries; the first scores and writes."""
+
+    def __init__(self, out: Path, heldout, family: str, min_pixels: int, max_pixels: int, every: int,
+                 max_new_tokens: int, batch_size: int = 16) -> None:
+        self.path, self.set, self.every = Path(out) / METRICS, heldout, every
+        self.family, self.pixels, self.max_new_tokens, self.batch_size = family, (min_pixels, max_pixels), \
+            max_new_tokens, batch_size
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.global_step == 0:  # a resumed run has its earlier rows
+            self._evaluate(state, model, processing_class)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            self._evaluate(state, model, processing_class)
+
+    def _evaluate(self, state, model, processor) -> None:
+        import torch.distributed as dist
+
+        from visionr1.eval.backends import HFBackend
+        from visionr1.eval.metrics import box_metrics, mean_reward
+        from visionr1.eval.runner import answer_batch
+        from visionr1.formats import get_adapter
+
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() \
+            else (0, 1)
+        was_training = model.training
+        model.eval()
+        backend, adapter = HFBackend.live(model, processor, self.max_new_tokens), get_adapter(self.family)
+        mine = self.set.queries[rank::world]
+        records = [r for i in range(0, len(mine), self.batch_size)
+                   for r in answer_batch(backend, mine[i:i + self.batch_size], adapter, *self.pixels)]
+        model.train(was_training)
+        if world > 1:
+            gathered: list = [None] * world
+            dist.all_gather_object(gathered, records)
+            records = [r for part in gathered for r in part]
+        if not state.is_world_process_zero:
+            return
+        by_qid = {r["qid"]: r for r in records}
+        scores = {**box_metrics(self.set, by_qid), **mean_reward(self.set, by_qid, self.family, *self.pixels)}
+        row = {"step": state.global_step, **{f"heldout/{k}": scores[k] for k in HELDOUT_KEYS}}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        from visionr1.cli.console import err
+
+        err.print(f"held-out at step {state.global_step}: " + ", ".join(
+            f"{k} {scores[k]:.2f}" if k == "reward" else f"{k} {scores[k]:.1f}" for k in HELDOUT_KEYS),
+            highlight=False)

@@ -62,6 +62,21 @@ class _Common:
     model_loader: str | None = field(default=None, metadata={
         "help": "'module:function' returning (model, processor) for a model transformers cannot load "
                 "(e.g. Griffon-G); called with the model path and this config."})
+    # held-out evaluation during training (visionr1 only; TRL's eval_strategy computes a loss, not mAP)
+    heldout_every: int = field(default=0, metadata={
+        "help": "Evaluate on the held-out set before the first step and every N steps: greedy answers scored as "
+                "`visionr1 eval custom` scores them (mAP, AP50, AR100, mean reward) into metrics.jsonl and the "
+                "curves (0: never)."})
+    heldout_annotations: str | None = field(default=None, metadata={
+        "help": "The held-out set: a COCO-format instances JSON (e.g. COCO's instances_val2017.json)."})
+    heldout_images: str | None = field(default=None, metadata={"help": "The held-out set's image folder."})
+    heldout_limit: int = field(default=32, metadata={
+        "help": "Queries of the held-out set (its first images, the same at every evaluation)."})
+    heldout_protocol: str = field(default="all", metadata={
+        "help": "Queries of the held-out set: all (every category named, detection) or single+pos (one category "
+                "per query, grounding).", "choices": ("all", "single+pos")})
+    heldout_max_new_tokens: int = field(default=512, metadata={
+        "help": "Longest held-out answer (the evaluation's --max-new-tokens)."})
 
 
 @dataclass
@@ -155,8 +170,9 @@ GRPO_CHOICES = {
 ALIASES = {"scale_rewards": {"true": "group", "false": "none"}}  # TRL maps the booleans True / False
 POSITIVE = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
             "num_generations", "max_completion_length", "temperature", "min_pixels", "max_pixels", "lora_r",
-            "lora_alpha", "save_steps", "logging_steps", "max_length", "top_p")
-NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm")
+            "lora_alpha", "save_steps", "logging_steps", "max_length", "top_p", "heldout_limit",
+            "heldout_max_new_tokens")
+NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every")
 # model_init_kwargs that other options own
 OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
@@ -322,6 +338,12 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
     _check_ranges(values, defaults)
     _check_deepspeed(values.get("deepspeed"))
     stage = deepspeed_stage(values.get("deepspeed"))
+    if values.get("heldout_every") and stage == 3:
+        raise VisionR1Error("heldout_every with DeepSpeed ZeRO-3 is not supported (greedy answers of partitioned "
+                            "weights need every process in step): evaluate the saved checkpoints with `visionr1 eval`")
+    if values.get("heldout_every") and not (values.get("heldout_annotations") and values.get("heldout_images")):
+        raise VisionR1Error("heldout_every needs the held-out set: heldout_annotations (a COCO-format JSON) and "
+                            "heldout_images (its image folder)")
     if values.get("use_lora") and stage == 3:
         raise VisionR1Error("use_lora with DeepSpeed ZeRO-3 is not supported (the adapters cannot be merged into "
                             "partitioned weights): use configs/accelerate/zero2.yaml or ddp.yaml for LoRA")

@@ -60,7 +60,7 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     from transformers.utils import logging as hf_logging
 
     from visionr1.models import check_model, load_model
-    from visionr1.train.callbacks import METRICS, MetricsFile, RichProgress
+    from visionr1.train.callbacks import METRICS, HeldoutEval, MetricsFile, RichProgress
     from visionr1.train.checkpoints import cut_metrics
     from visionr1.train.config import deepspeed_stage, describe
     from visionr1.train.data import grpo_dataset, load_dataset_dir, sft_dataset
@@ -72,6 +72,12 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     resume_from = _resume_arg(resume, out)
     check_model(model_path, config.family, config.model_loader)
     mix = load_dataset_dir(data, config.family)
+    heldout = None
+    if config.heldout_every:  # read and checked before the model loads
+        from visionr1.eval.custom import custom_sets
+
+        heldout = custom_sets(Path(config.heldout_annotations), Path(config.heldout_images), config.family,
+                              protocol=config.heldout_protocol, limit=config.heldout_limit, name="heldout")[0]
     if out.exists() and any(out.iterdir()) and resume_from is None and not (out / RUN_CONFIG).is_file():
         raise VisionR1Error(f"output folder {out} is not empty and holds no earlier run")
     try:
@@ -92,6 +98,9 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
                                   init_kwargs=config.model_init_kwargs, loader=config.model_loader,
                                   loader_config=config, freeze_vision_tower=config.freeze_vision_tower)
     callbacks = [MetricsFile(out), RichProgress()]
+    if heldout is not None:
+        callbacks.append(HeldoutEval(out, heldout, config.family, config.min_pixels, config.max_pixels,
+                                     config.heldout_every, config.heldout_max_new_tokens))
     config.disable_tqdm = True
     if kind == "grpo":
         from trl import GRPOTrainer
