@@ -59,6 +59,32 @@ def test_answers_are_read_from_the_scene():
                     assert min(max(abs(a - b) for a, b in zip(g, o.box, strict=True)) for g in got) <= 1.0
 
 
+def test_dense_detection_answers_name_part_of_a_crowded_scene():
+    """On the dense profile a detection answer lists the first k objects in reading order, k drawn from
+    PARTIAL_DETECTION (a scene with fewer lists them all), while grounding answers list every instance: the base
+    that localizes what it names but names few of a crowded scene."""
+    adapter, vocab = get_adapter(FAMILY), pt.domains(0)
+    samples = [pt.make_sample(0, i, 0.9, vocab, "dense", FAMILY, MIN_PIXELS, MAX_PIXELS) for i in range(300)]
+    listed, crowded = [], 0
+    for s in samples:
+        order = pt.left_to_right(s.scene.objects)
+        geo = adapter.geometry(s.scene.width, s.scene.height)
+        for task, _, answer in s.turns:
+            boxes = adapter.parse(answer, geo).boxes.tolist() if task in ("ground", "detect") else None
+            if task == "detect":
+                k = len(boxes)
+                listed.append(k)
+                crowded += len(order) > 10
+                assert 1 <= k <= min(len(order), len(pt.PARTIAL_DETECTION["dense"]))
+                for got, o in zip(boxes, order[:k], strict=True):  # the first k, in reading order
+                    assert max(abs(a - b) for a, b in zip(got, o.box, strict=True)) <= 1.0
+            elif task == "ground":
+                asked = adapter.parse(answer, geo).labels[0]
+                assert len(boxes) == sum(o.label == asked for o in order)
+    assert crowded > 20 and max(listed) > 5 and sum(k <= 4 for k in listed) > 0.6 * len(listed)
+    assert {len(s.scene.objects) for s in samples} >= set(range(1, 16))  # 1-16 objects per scene
+
+
 def test_images_kept_apart_from_the_world():
     """Pretraining scenes come from their own stream: none equals an image of any source of the world."""
     world = build_world(0, 200, "simple")

@@ -167,6 +167,8 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
                    f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}"
                    + (" --init <init>" if cfg.init else ""),
         "world": pt.world_info(world), "config": config, "curriculum": [list(c) for c in pt.CURRICULUM],
+        **({"partial_detection": list(shares)} if (shares := pt.PARTIAL_DETECTION.get(pt.world_info(world)["profile"]))
+           else {}),
         "hardware": device, "wall_seconds": round(seconds), "heldout": metrics, **init}}
     write_bytes(root / CARD, card(info, f"Synthetic Qwen2.5-VL base ({cfg.size}, pretrained)",
                                   pt.card_body(info)).encode("utf-8"))

@@ -387,6 +387,10 @@ def card_body(info: dict) -> str:
             f"Hardware and wall time: {ran}. Curriculum of each run "
             "(share of its steps where a phase starts: weights of name / where / ground / detect): "
             + "; ".join(f"{start:.0%}: {' / '.join(f'{w:.1f}' for w in ws)}" for start, ws in p["curriculum"])
+            + "".join(f". Run {i + 1} ({r['world']['profile']} world) answered detection questions with the first k "
+                      "objects of the scene in reading order, not all of them (k = 1, 2, ... with shares "
+                      + " / ".join(f"{x:.2f}" for x in r["partial_detection"]) + "), as real base models name a few "
+                      "objects of a crowded image" for i, r in enumerate(runs) if r.get("partial_detection"))
             + ".\n\n## Held-out results\n\nThe world's COCO val2017 images (never seen in pretraining), "
             "`visionr1 eval custom`, greedy decoding: grounding = `--protocol single+pos` (one category asked), "
             "detection = `--protocol all` (every category named).\n\n"
