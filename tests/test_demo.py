@@ -25,14 +25,16 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     assert f"$ visionr1 train sft --model {base} " in captured.err
     assert f"$ visionr1 train grpo --model {base} " in captured.err
 
-    manifest = json.loads((out / "mix" / "manifest.json").read_text())  # the paper's mix in miniature
-    assert {s: m["produced"]["total"] for s, m in manifest["sources"].items()} == {"coco": 1000, "odinw": 170}
+    manifest = json.loads((out / "mix" / "manifest.json").read_text())  # the paper's mix in miniature, at 1/30
+    assert {s: m["produced"]["total"] for s, m in manifest["sources"].items()} == \
+        {"coco": 1000, "odinw": 167, "v3det": 133, "refcoco": 167, "vg": 167}
+    assert manifest["sources"]["coco"]["produced"]["hard"] == 490  # half of the detection samples with > 10 objects
     summary = json.loads((out / "report.json").read_text())
     assert set(summary["results"]) == set(BENCHMARKS)
     for bench, rows in summary["results"].items():
         assert set(rows) == set(MODELS)
         for name in MODELS:
-            rep = json.loads((out / "eval" / name / bench / "report.json").read_text())
+            rep = json.loads((out / "eval" / bench / name / "report.json").read_text())  # runs named after models
             expected = base if name == "base" else out / name
             assert Path(rep["model"]) == expected  # the evaluation read the checkpoint of that stage
             assert rows[name]["queries"] == (8 if bench == "custom" else 16)
@@ -52,6 +54,12 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     grpo = [json.loads(x) for x in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in grpo if "reward" in r] == [1, 2, 3]
     assert summary["grpo_reward"]["steps"] == 3 and summary["seconds"]["total"] > 0
+    # held-out mAP during training: before the first step, every 2 steps and at the end, for SFT and GRPO
+    for name in ("sft", "grpo"):
+        assert [r["step"] for r in summary["heldout_during_training"][name]] == [0, 2, 3]
+    assert summary["seeds"] == 1 and set(summary["grpo_above_base"]) == set(BENCHMARKS)
+    report = (out / "report.md").read_text()
+    assert "GRPO vs the base in this run:" in report and "not comparable with the paper's" in report
 
     # an earlier run is only replaced on request
     assert run_cli("demo", "--out", out, "--fast") == 2

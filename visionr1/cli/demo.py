@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ TITLES = {"base": "base (pretrained)", "sft": "base → SFT", "grpo": "base → 
 BENCHMARKS = ("custom", "odinw")
 PAPER_ROWS = {"custom": "coco", "odinw": "odinw"}  # the paper's benchmark each demo set stands in for
 ODINW_SETS = 2  # the first sets of ODinW-13 (synthetic)
-IMAGES = 1000  # synthetic COCO train images: the shapes-simple recipe's samples
+IMAGES = 1000  # synthetic COCO train images: the shapes-dense recipe's detection samples
+PROFILE, RECIPE = "dense", "shapes-dense"  # the world and mix of the demo (the shipped base was pretrained on it)
 IGNORES_IMAGE = 0.5  # warn when one answer is given to this share of the held-out images (or more)
 
 
@@ -30,12 +32,13 @@ class Scale:
 
     steps: int
     eval_limit: int  # queries per evaluation set
-    max_new_tokens: int
+    heldout_every: int  # steps between the held-out evaluations during training
+    heldout_limit: int  # queries of the held-out set during training
 
 
 SCALES = {
-    "full": Scale(steps=40, eval_limit=48, max_new_tokens=96),
-    "fast": Scale(steps=3, eval_limit=8, max_new_tokens=96),
+    "full": Scale(steps=60, eval_limit=48, heldout_every=10, heldout_limit=16),
+    "fast": Scale(steps=3, eval_limit=8, heldout_every=2, heldout_limit=4),
 }
 
 
@@ -43,42 +46,63 @@ def stages(out: Path, scale: Scale, base: Path) -> list[tuple[str, list[str]]]:
     """The demo as a list of (title, ``visionr1`` command line)."""
     from visionr1.data.layouts import ODINW_13
     from visionr1.resources import resource_dir
+    from visionr1.synth.world import PROFILES
 
     configs = resource_dir("configs") / "demo"
     world, mix = out / "world", out / "mix"
-    common = ["--limit", scale.eval_limit, "--max-new-tokens", scale.max_new_tokens, "--batch-size", 8]
+    tokens = PROFILES[PROFILE].answer_tokens
+    common = ["--limit", scale.eval_limit, "--max-new-tokens", tokens, "--batch-size", 16]
     checkpoints = {"base": base, "sft": out / "sft", "grpo": out / "grpo"}
+    val = ["--annotations", world / "coco" / "annotations" / "instances_val2017.json"]
+    heldout = ["--heldout-every", scale.heldout_every, "--heldout-annotations", val[1], "--heldout-images",
+               world / "coco" / "val2017", "--heldout-limit", scale.heldout_limit, "--heldout-max-new-tokens", tokens]
 
-    def evaluate(name: str) -> list[tuple[str, list[str]]]:
-        ckpt, dest = checkpoints[name], out / "eval" / name
-        return [(f"evaluate {name}: custom COCO-format set",
-                 ["eval", "custom", "--model", ckpt, "--data-root", world / "coco" / "val2017",
-                  "--annotations", world / "coco" / "annotations" / "instances_val2017.json",
-                  "--out", dest / "custom", *common]),
+    def evaluate(name: str) -> list[tuple[str, list[str]]]:  # eval/<benchmark>/<model>: runs named after the model
+        ckpt = checkpoints[name]
+        return [(f"evaluate {name}: custom COCO-format set (dense scenes)",
+                 ["eval", "custom", "--model", ckpt, "--data-root", world / "coco" / "val2017", *val,
+                  "--out", out / "eval" / "custom" / name, *common]),
                 (f"evaluate {name}: ODinW-style sets",
                  ["eval", "odinw", "--model", ckpt, "--data-root", world / "odinw",
-                  "--sets", ",".join(ODINW_13[:ODINW_SETS]), "--out", dest / "odinw", *common])]
+                  "--sets", ",".join(ODINW_13[:ODINW_SETS]), "--out", out / "eval" / "odinw" / name, *common])]
 
+    sources = {"coco": world / "coco", "odinw": world / "odinw", "v3det": world / "v3det", "refcoco": world / "refer",
+               "vg": world / "vg"}
     plan = [
-        ("synthetic world (simple profile)", ["synth", "world", "--out", world, "--profile", "simple",
-                                              "--images", IMAGES]),
-        ("training mix", ["data", "build", "--out", mix, "--recipe", "shapes-simple", "--family", "qwen2.5-vl",
-                          "--coco-root", world / "coco", "--odinw-root", world / "odinw"]),
+        (f"synthetic world ({PROFILE} profile)", ["synth", "world", "--out", world, "--profile", PROFILE,
+                                                  "--images", IMAGES]),
+        ("training mix", ["data", "build", "--out", mix, "--recipe", RECIPE, "--family", "qwen2.5-vl",
+                          *[a for src, root in sources.items() for a in (f"--{src}-root", root)]]),
         *evaluate("base"),
         ("SFT on the mix (the paper's baseline)",
          ["train", "sft", "--model", base, "--data", mix, "--out", out / "sft", "--config", configs / "sft.yaml",
-          "--max-steps", scale.steps]),
+          "--max-steps", scale.steps, *heldout]),
         ("GRPO with the Vision-R1 reward (paper preset), same samples",
          ["train", "grpo", "--model", base, "--data", mix, "--out", out / "grpo", "--config",
-          configs / "grpo.yaml", "--max-steps", scale.steps]),
+          configs / "grpo.yaml", "--max-steps", scale.steps, *heldout]),
         *evaluate("sft"),
         *evaluate("grpo"),
     ]
     return [(title, [str(a) for a in argv]) for title, argv in plan]
 
 
+def reward_trend(rewards: list[float]) -> dict:
+    """The GRPO training reward's first and last quarter, their difference and the step-to-step noise (the standard
+    deviation of one step's reward around its neighbours: of the successive differences, over sqrt 2). ``rising``:
+    the last quarter is above the first by more than that noise."""
+    import statistics
+
+    k = max(1, len(rewards) // 4)
+    first, last = statistics.mean(rewards[:k]), statistics.mean(rewards[-k:])
+    steps = [b - a for a, b in itertools.pairwise(rewards)]
+    noise = statistics.stdev(steps) / 2 ** 0.5 if len(steps) > 1 else 0.0
+    return {"first_quarter": round(first, 4), "last_quarter": round(last, 4), "rise": round(last - first, 4),
+            "noise": round(noise, 4), "rising": last - first > noise, "steps": len(rewards)}
+
+
 def summarize(out: Path, seconds: dict[str, float]) -> dict:
-    """report.json of the demo: headline metrics per model and benchmark, GRPO reward, stage times."""
+    """report.json of the demo: headline metrics per model and benchmark, whether GRPO ends above the base, the
+    GRPO training reward's trend and held-out curve, stage times."""
     from visionr1.eval.report import load_report
     from visionr1.train.callbacks import METRICS, read_metrics
 
@@ -86,7 +110,7 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
     for bench in BENCHMARKS:
         rows = {}
         for name in MODELS:
-            rep = load_report(out / "eval" / name / bench)
+            rep = load_report(out / "eval" / bench / name)
             sets = rep["sets"].values()
             overall = rep.get("average") or next(iter(sets))
             rows[name] = {"mAP": rep["headline"], "AP50": overall["AP50"], "AR100": overall["AR100"],
@@ -97,13 +121,14 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
                           "distinct_answers": sum(s["distinct_answers"] for s in sets)}
         results[bench] = rows
     logs = read_metrics(out / "grpo" / METRICS)
-    rewards = [r["reward"] for r in logs if "reward" in r]
-    half = max(1, len(rewards) // 2)
+    heldout = {name: [{"step": r["step"], "mAP": r["heldout/mAP"], "AR100": r["heldout/AR100"]}
+                      for r in read_metrics(out / name / METRICS) if "heldout/mAP" in r] for name in ("sft", "grpo")}
     return {"results": results,
-            "grpo_reward": {"first_half": sum(rewards[:half]) / half,
-                            "second_half": sum(rewards[half:]) / max(1, len(rewards) - half),
-                            "steps": len(rewards)},
-            "warnings": ignores_image(results),
+            "grpo_above_base": {b: {k: rows["grpo"][k] > rows["base"][k] for k in ("mAP", "AR100")}
+                                for b, rows in results.items()},
+            "grpo_reward": reward_trend([r["reward"] for r in logs if "reward" in r]),
+            "heldout_during_training": heldout,
+            "seeds": 1, "warnings": ignores_image(results),
             "curves": str(out / "grpo" / "reward_curves.png"), "seconds": seconds}
 
 
@@ -135,12 +160,14 @@ def _row(row: dict) -> list[str]:
 
 
 # "mAP any label": the detection set's mAP with labels ignored (class-agnostic), localization apart from naming
-COLUMNS = ("mAP", "AP50", "AR100", "mAP any label", "reward", "paper mAP")
+COLUMNS = ("mAP", "AP50", "AR100", "mAP any label", "reward", "paper mAP, for scale")
+NOT_COMPARABLE = ("The synthetic sets are not COCO or ODinW: their numbers are not comparable with the paper's, whose "
+                  "Qwen2.5-VL-7B mAP (Table 1: base, SFT, + Vision-R1) is shown for scale only.")
 
 
 def report_table(summary: dict) -> Table:
     t = Table(title="visionr1 demo, held-out synthetic sets (percent; reward: mean Vision-R1 reward, 0-3); paper: "
-                    "Qwen2.5-VL-7B on COCO / ODinW-13, Table 1")
+                    "Qwen2.5-VL-7B on COCO / ODinW-13 (Table 1), for scale only, not comparable")
     t.add_column("benchmark")
     t.add_column("model")
     for col in COLUMNS:
@@ -153,20 +180,39 @@ def report_table(summary: dict) -> Table:
     return t
 
 
+def verdict(summary: dict) -> str:
+    """Whether GRPO ended above the base in this run, per benchmark (mAP and AR100)."""
+    parts = []
+    for bench, above in summary["grpo_above_base"].items():
+        rows = summary["results"][bench]
+        parts.append(f"{bench} mAP {rows['base']['mAP']:.1f} → {rows['grpo']['mAP']:.1f}, AR100 "
+                     f"{rows['base']['AR100']:.1f} → {rows['grpo']['AR100']:.1f} "
+                     f"({'above' if all(above.values()) else 'not above'} the base)")
+    return "GRPO vs the base in this run: " + "; ".join(parts) + "."
+
+
 def markdown(summary: dict) -> str:
     lines = ["# visionr1 demo", "",
              "Held-out synthetic sets (percent; reward: mean Vision-R1 reward, 0-3). SFT and GRPO start from the same "
-             "pretrained base and see the same samples. Paper: Qwen2.5-VL-7B mAP on the benchmark the set stands in "
-             "for (Table 1: base, SFT, + Vision-R1).", "",
+             "pretrained base and see the same samples. " + NOT_COMPARABLE, "",
              "| benchmark | model | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for bench, rows in summary["results"].items():
         paper = _paper(bench)
         for name in MODELS:
             lines.append(f"| {bench} | {TITLES[name]} | " + " | ".join(_row(rows[name])) + f" | {paper[name]:.1f} |")
     g = summary["grpo_reward"]
-    lines += ["", f"GRPO mean reward (format + recall + precision, 0-3): {g['first_half']:.3f} in the first half "
-              f"of {g['steps']} steps, {g['second_half']:.3f} in the second. Curves: `{summary['curves']}`.", ""]
-    lines += [f"Warning: {w}." for w in summary["warnings"]] + ([""] if summary["warnings"] else [])
+    lines += ["", verdict(summary) + " This is one run (one seed); the spread over seeds is measured by "
+              "`python benchmarks/learning.py` (3 seeds, docs/benchmarks.md).", "",
+              f"GRPO training reward (format + recall + precision, 0-3) over {g['steps']} steps: "
+              f"{g['first_quarter']:.3f} in the first quarter, {g['last_quarter']:.3f} in the last ({g['rise']:+.3f}; "
+              f"step-to-step noise {g['noise']:.3f}: {'rising' if g['rising'] else 'not rising beyond the noise'}). "
+              f"Curves, with the held-out mAP during training: `{summary['curves']}`.", ""]
+    for name, rows in summary["heldout_during_training"].items():
+        if rows:
+            lines.append(f"Held-out mAP / AR100 during {name.upper()} ({len(rows)} greedy evaluations of the first "
+                         "val images): " + ", ".join(f"step {r['step']} {r['mAP']:.1f} / {r['AR100']:.1f}"
+                                                     for r in rows) + ".")
+    lines += [""] + [f"Warning: {w}." for w in summary["warnings"]] + ([""] if summary["warnings"] else [])
     lines += ["Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())]
     return "\n".join(lines) + "\n"
 
@@ -174,8 +220,8 @@ def markdown(summary: dict) -> str:
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder of the whole run (world, model, mix, checkpoints, "
                                            "evaluations, report).")] = Path("runs/demo"),
-    fast: Annotated[bool, typer.Option("--fast", help="The smallest run that passes every stage (< 3 min; "
-                                                      "for CI): a few steps, a few queries.")] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="The smallest run that passes every stage (for CI): 3 steps, "
+                                                      "8 queries per set; FAST_MINUTES on 2 idle CPU cores.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier demo run in --out.")] = False,
 ) -> None:
     """Synthetic world → training mix → the shipped pretrained synthetic Qwen2.5-VL (base) → SFT, and GRPO with the
@@ -209,11 +255,12 @@ def demo(
     shutil.copy(out / "grpo" / "reward_curves.png", out / "reward_curves.png")
     console.err.rule("[bold]demo done")
     g = summary["grpo_reward"]
-    console.out.print(f"GRPO mean reward {g['first_half']:.3f} → {g['second_half']:.3f} (first → second half of "
-                      f"{g['steps']} steps); curves: {out / 'reward_curves.png'}")
+    console.out.print(f"GRPO mean reward {g['first_quarter']:.3f} → {g['last_quarter']:.3f} (first → last quarter of "
+                      f"{g['steps']} steps, noise {g['noise']:.3f}); curves: {out / 'reward_curves.png'}")
+    console.out.print(verdict(summary), highlight=False)
     console.out.print(f"report: {out / 'report.md'}, {out / 'report.json'} ({seconds['total'] / 60:.1f} min)")
     console.out.print("review in FiftyOne (`pip install -e '.[review]'`): visionr1 review eval "
-                      f"{out / 'eval' / 'grpo' / 'custom'} --compare {out / 'eval' / 'base' / 'custom'} --name demo"
+                      f"{out / 'eval' / 'custom' / 'grpo'} --compare {out / 'eval' / 'custom' / 'base'} --name demo"
                       " && visionr1 review app demo", markup=False)
     for w in summary["warnings"]:
         console.err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
