@@ -250,7 +250,7 @@ def qa_cmd(opts: QAOptions,
     from visionr1.errors import VisionR1Error
     from visionr1.eval.modes import DEFAULTS
     from visionr1.eval.qa import PAPER_QA, run_qa
-    from visionr1.eval.report import report_table
+    from visionr1.eval.report import reference_lines, report_table
     from visionr1.formats import check_pixel_limits
 
     if opts.model is None:
@@ -277,6 +277,8 @@ def qa_cmd(opts: QAOptions,
                     limit=opts.limit, device=state.device, is_main=state.is_main_process)
     if report:
         console.out.print(report_table(report))
+        for line in reference_lines(report):
+            console.out.print(line)
         console.out.print(f"report: {opts.out / 'report.json'}, {opts.out / 'report.md'}")
 
 

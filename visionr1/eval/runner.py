@@ -12,8 +12,9 @@ from visionr1 import __version__
 from visionr1.errors import VisionR1Error
 from visionr1.eval.metrics import ANY_LABEL, box_metrics, mean_reward, rec_metrics
 from visionr1.eval.modes import differences
+from visionr1.eval.paper import is_synthetic, reference
 from visionr1.eval.predictions import PredictionStore, write_records
-from visionr1.eval.report import paper_reference, write_report
+from visionr1.eval.report import write_report
 from visionr1.eval.sets import EvalSet, Query
 from visionr1.formats import get_adapter
 from visionr1.io import write_json
@@ -149,6 +150,7 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
     report = {"created_by": "visionr1 eval", "visionr1": __version__, "benchmark": benchmark, "kind": kind,
               **meta, "mode": mode, "differences": differ, "score_policy": score_policy if kind != "rec" else "n/a",
               "evaluator": evaluator, "sets": results, "average": average, "headline": headline,
-              "paper_reference": paper_reference(benchmark, list(results), meta.get("limit"))}
+              "paper_reference": reference(benchmark, list(results), meta.get("limit"), mode=mode,
+                                            synthetic=is_synthetic([es.coco for es in sets]))}
     write_report(report, out)
     return report
