@@ -288,8 +288,8 @@ def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json 
                 strict: Annotated[bool, typer.Option(help="Refuse (exit 2) when the reports are not comparable "
                                                           "instead of marking the deltas.")] = False) -> None:
     """Headline metrics of several runs side by side, with deltas (base vs Vision-R1 vs SFT, like Table 1). Runs
-    that differ in protocol, mode, score policy, pixel limits, query limit or set list are flagged (or refused
-    with --strict)."""
+    that differ in protocol, mode, score policy, evaluator, family, pixel limits, decoding (max_new_tokens,
+    repetition penalty, sampling), query limit or set list are flagged (or refused with --strict)."""
     from visionr1.errors import VisionR1Error
     from visionr1.eval.report import compare_table, incompatibilities, load_report
 

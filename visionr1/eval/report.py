@@ -31,7 +31,10 @@ HEADERS = {"parse_failures": "unread", "unknown_labels": "unknown"}  # short col
 SUMMARY_METRIC = {"boxes": "mAP", "rec": "Acc@0.5", "qa": "Overall"}
 # report fields two runs must share for their numbers to be comparable
 COMPARABLE = {"protocol": "protocol", "mode": "mode", "score_policy": "score policy", "min_pixels": "min_pixels",
-              "max_pixels": "max_pixels", "limit": "query limit"}
+              "max_pixels": "max_pixels", "limit": "query limit", "evaluator": "evaluator", "family": "family"}
+# decoding settings that move the answers (compared where both reports record them; an earlier run's answers
+# re-scored record only max_new_tokens)
+DECODING = ("max_new_tokens", "repetition_penalty", "greedy", "do_sample", "temperature", "top_p", "top_k")
 
 
 def _fmt(v, key: str = "") -> str:
@@ -200,6 +203,10 @@ def incompatibilities(reports: list[dict], names: list[str]) -> list[str]:
         values = [r.get(field, "default" if field == "mode" else None) for r in reports]
         if len(set(map(str, values))) > 1:
             out.append(f"{label}: " + " vs ".join(f"{v} ({n})" for v, n in zip(values, names, strict=True)))
+    for key in DECODING:
+        values = [(r.get("decoding") or {}).get(key) for r in reports]
+        if None not in values and len(set(map(str, values))) > 1:
+            out.append(f"decoding {key}: " + " vs ".join(f"{v} ({n})" for v, n in zip(values, names, strict=True)))
     set_lists = [sorted(r["sets"]) for r in reports]
     if any(s != set_lists[0] for s in set_lists):
         out.append("sets: " + " vs ".join(f"{len(s)} ({n})" for s, n in zip(set_lists, names, strict=True))
