@@ -432,21 +432,6 @@ def test_compare_flags_incompatible_reports(world_dir, tmp_path, capsys):
     assert "*" not in capsys.readouterr().out
 
 
-def test_paper_reference_only_for_what_a_run_covers(world_dir, tmp_path):
-    from visionr1.eval.report import paper_reference
-
-    out = tmp_path / "subset"
-    assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--sets", "pothole", "--out", out,
-                   "--backend", "oracle") == 0
-    ref = report_of(out)["paper_reference"]
-    assert ref["table"] == "Table 1" and ref["models"] == {} and "over 13 set(s)" in ref["note"]
-    assert "no reference printed" in (out / "report.md").read_text()
-    full = paper_reference("odinw", [f"odinw/{n}" for n in layouts.ODINW_13], None)
-    assert full["models"]["Qwen2.5-VL-7B"] == [37.0, 46.0] and full["note"] is None
-    assert paper_reference("odinw", [f"odinw/{n}" for n in layouts.ODINW_13], 5)["models"] == {}
-    assert paper_reference("qa", ["AI2D_TEST"], None)["table"] == "Table 11"
-
-
 def test_report_table_fits_80_columns(world_dir, tmp_path):
     from rich.console import Console
 

@@ -234,9 +234,9 @@ def test_released_mode_errors(world_dir, tmp_path, capsys):
 
 
 def test_images_are_resized_as_qwen_vl_utils_does(tmp_path):
-    from visionr1.eval.backends import _image
+    from qwen_vl_utils import fetch_image  # in the test extra (pyproject.toml): never skipped
 
-    fetch_image = pytest.importorskip("qwen_vl_utils").fetch_image
+    from visionr1.eval.backends import _image
     rng = np.random.default_rng(0)
     for (w, h), mode in (((640, 480), "RGB"), ((45, 30), "RGB"), ((333, 517), "RGBA")):
         path = tmp_path / f"{w}x{h}.png"

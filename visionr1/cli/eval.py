@@ -250,7 +250,7 @@ def qa_cmd(opts: QAOptions,
     from visionr1.errors import VisionR1Error
     from visionr1.eval.modes import DEFAULTS
     from visionr1.eval.qa import PAPER_QA, run_qa
-    from visionr1.eval.report import report_table
+    from visionr1.eval.report import reference_lines, report_table
     from visionr1.formats import check_pixel_limits
 
     if opts.model is None:
@@ -277,6 +277,8 @@ def qa_cmd(opts: QAOptions,
                     limit=opts.limit, device=state.device, is_main=state.is_main_process)
     if report:
         console.out.print(report_table(report))
+        for line in reference_lines(report):
+            console.out.print(line)
         console.out.print(f"report: {opts.out / 'report.json'}, {opts.out / 'report.md'}")
 
 
@@ -286,8 +288,8 @@ def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json 
                 strict: Annotated[bool, typer.Option(help="Refuse (exit 2) when the reports are not comparable "
                                                           "instead of marking the deltas.")] = False) -> None:
     """Headline metrics of several runs side by side, with deltas (base vs Vision-R1 vs SFT, like Table 1). Runs
-    that differ in protocol, mode, score policy, pixel limits, query limit or set list are flagged (or refused
-    with --strict)."""
+    that differ in protocol, mode, score policy, evaluator, family, pixel limits, decoding (max_new_tokens,
+    repetition penalty, sampling), query limit or set list are flagged (or refused with --strict)."""
     from visionr1.errors import VisionR1Error
     from visionr1.eval.report import compare_table, incompatibilities, load_report
 

@@ -7,7 +7,7 @@ import copy
 from collections.abc import Sequence
 
 from visionr1.errors import VisionR1Error
-from visionr1.eval.sets import Query
+from visionr1.eval.sets import Query, query_geometry
 from visionr1.formats import get_adapter, vl_utils_size
 
 BACKENDS = ("hf", "vllm", "oracle")
@@ -52,8 +52,7 @@ class OracleBackend:
     def generate(self, queries: Sequence[Query]) -> list[str]:
         out = []
         for q in queries:
-            geo = self.adapter.geometry(q.width, q.height, min_pixels=self.pixels[0], max_pixels=self.pixels[1],
-                                        pre_resize=self.pre_resize)
+            geo = query_geometry(self.adapter, q, *self.pixels, self.pre_resize)
             out.append(self.adapter.serialize([{"label": lab, "bbox": list(b)} for lab, b in q.gt], geo, exact=True))
         return out
 

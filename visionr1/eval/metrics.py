@@ -13,7 +13,7 @@ import numpy as np
 from visionr1.boxes import as_boxes, iou_aligned
 from visionr1.errors import VisionR1Error
 from visionr1.eval.modes import RELEASED_SCORE
-from visionr1.eval.sets import EvalSet, Query
+from visionr1.eval.sets import EvalSet, Query, query_geometry
 from visionr1.formats import Geometry, get_adapter, normalize_label, says_nothing
 from visionr1.formats.released import released_items, released_xywh
 
@@ -193,8 +193,7 @@ def reward_terms(queries: list[Query], answers: list[str], family: str, min_pixe
     from visionr1.rewards import RewardConfig, score_batch
 
     adapter = get_adapter(family)
-    sizes = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels,
-                              pre_resize=pre_resize)[2:] for q in queries]
+    sizes = [query_geometry(adapter, q, min_pixels, max_pixels, pre_resize)[2:] for q in queries]
     return score_batch(answers, [[{"label": lab, "bbox": list(b)} for lab, b in q.gt] for q in queries],
                        [q.width for q in queries], [q.height for q in queries], input_sizes=sizes,
                        config=RewardConfig(family=family, min_pixels=min_pixels, max_pixels=max_pixels))

@@ -49,12 +49,17 @@ def check_mode(mode: str, family: str, benchmark: str) -> None:
 
 
 def differences(mode: str, *, protocol: str, min_pixels: int, max_pixels: int, decoding: dict, batch_size: int,
-                score_policy: str, evaluator: str, limit: int | None, padded: bool) -> list[str]:
+                score_policy: str, evaluator: str, limit: int | None, padded: bool,
+                empty_sets: tuple[str, ...] = ()) -> list[str]:
     """What a run does differently from the released evaluation (default mode), or what a released-mode run does
     not reproduce. Each line names both choices. ``padded``: a set of the run has 2-79 categories (the released
-    prompts of the ``all`` protocol pad it to 80 names)."""
+    prompts of the ``all`` protocol pad it to 80 names); ``empty_sets``: the sets without a single detection."""
     released = DEFAULTS["released"]
     out = []
+    if empty_sets or mode == "default":  # kept in both modes: a crash is nothing to reproduce
+        out.append("a set without a single detection scores 0.0" + (f" ({', '.join(empty_sets)})" if empty_sets
+                                                                    else "")
+                   + " (released: pycocotools' loadRes raises on it and the sets after it are never scored)")
     if (min_pixels, max_pixels) != (released.min_pixels, released.max_pixels):
         out.append(f"pixel limits {min_pixels} / {max_pixels} (released: {released.min_pixels} / "
                    f"{released.max_pixels})")
@@ -81,6 +86,12 @@ def differences(mode: str, *, protocol: str, min_pixels: int, max_pixels: int, d
     if protocol == "single+pos":
         out.append("single+pos: every box counts as the asked category (released: its label is looked up and the "
                    "box dropped when the label names no category)")
+        out.append("single+pos: an image's categories are asked in id order; as every box counts as the asked "
+                   "category, one query holds all boxes of an (image, category) and the order cannot change the "
+                   "scores (released: in the order of the file's category list, which decides matching when "
+                   "boxes with tied scores are labelled by name)")
+        out.append("single+pos: a category present in an image only as crowd regions is not asked (released: "
+                   "asked, and its boxes scored against the crowd regions)")
     else:
         out.append("prompts list the set's categories (released: padded to 80 names with COCO categories; a "
                    "one-category set is asked 'Can you point out <name> in the image ...')")
@@ -89,6 +100,9 @@ def differences(mode: str, *, protocol: str, min_pixels: int, max_pixels: int, d
         "labels: the category of exactly that name, else the one equal up to case and spacing (released: "
         "{name.lower(): id}, so names equal in lower case collapse onto the last category)",
         "annotation ids renumbered from 1 (released: as in the file; an annotation with id 0 is never matched)",
+        "ground-truth boxes without area are dropped, counted (released: kept, objects no box can match)",
+        "an image whose file has another size than its annotation is left out with its ground truth, counted "
+        "(released: scored, the model input from the file and the boxes scaled back by the annotated size)",
         "parsing: lenient (bare objects, fences with trailing spaces, numbers as strings are read; boxes with "
         "x1 > x2 dropped, boxes clipped to the image) (released: parse_json + ast.literal_eval, boxes as written)",
     ]

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from visionr1 import __version__
 from visionr1.errors import VisionR1Error
-from visionr1.eval.report import paper_reference, write_report
+from visionr1.eval.paper import reference, tables
+from visionr1.eval.report import write_report
 from visionr1.io import write_json
+from visionr1.synth.writers import WORLD_MARKER
 
-PAPER_QA = ("GQA_TestDev_Balanced", "AI2D_TEST", "ChartQA_TEST", "SEEDBench_IMG")
+PAPER_QA = tuple(tables()["tables"]["Table 11"]["columns"])  # the paper's four, as VLMEvalKit names them
 ENGINES = ("visionr1", "vlmeval")
 INSTALL_HINT = ("eval qa needs VLMEvalKit: pip install 'visionr1[qa]' (it installs ms-vlmeval; nvidia-vlmeval "
                 "works too)")
@@ -172,6 +174,8 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
               "average": average, "headline": (average or {"Overall": next(iter(main.values()))})["Overall"],
               "mode": "default", "differences": ["general QA runs through VLMEvalKit, as in the paper; the released "
                                                  "eval_localization.py has no QA path"],
-              "paper_reference": paper_reference("qa", list(results), limit)}
+              "paper_reference": reference("qa", list(results), limit, mode="default",
+                                         synthetic=(lmu_data / WORLD_MARKER).is_file()
+                                         or (lmu_data.parent / WORLD_MARKER).is_file())}
     write_report(report, out)
     return report

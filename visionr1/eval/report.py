@@ -10,23 +10,20 @@ from rich.table import Table
 
 from visionr1.data.layouts import ODINW_13, ODINW_OOD
 from visionr1.errors import VisionR1Error
+from visionr1.eval.paper import base_and_tuned
 from visionr1.io import write_bytes, write_json
 
-# The paper's reference numbers (percent; base -> + Vision-R1), per benchmark: the table, the metric, the sets its
-# numbers are over, and the numbers transcribed into SPEC 4 (the averages; the per-set columns of Tables 1, 2 and 9
-# and the QA numbers of Table 11 are not transcribed, so nothing is printed for them).
+# The paper's headline numbers (percent) of the two base models, from visionr1/eval/paper_tables.yaml: per benchmark
+# the table, the metric, the sets its number is over, and {model: (base, + Vision-R1)}; PAPER_SFT: Qwen2.5-VL-7B
+# + SFT (Table 1). Reports print every row of the tables per set (``visionr1.eval.paper.reference``).
 PAPER = {
-    "coco": {"table": "Table 1", "metric": "mAP", "sets": ("coco/val2017",),
-             "models": {"Qwen2.5-VL-7B": (17.7, 26.6), "Griffon-G-7B": (40.2, 42.0)}},
-    "odinw": {"table": "Table 1", "metric": "average mAP", "sets": tuple(f"odinw/{n}" for n in ODINW_13),
-              "models": {"Qwen2.5-VL-7B": (37.0, 46.0), "Griffon-G-7B": (43.8, 46.3)}},
-    "ood": {"table": "Table 2", "metric": "average mAP", "sets": tuple(f"odinw/{n}" for n in ODINW_OOD),
-            "models": {"Qwen2.5-VL-7B": (16.9, 21.7)}},
-    "qa": {"table": "Table 11", "metric": "Overall", "sets": (), "models": {}},
-}
-# Table 1's SFT row (Qwen2.5-VL-7B fine-tuned on the same 49K mix), quoted in issue 16; SPEC 4 has only the base and
-# + Vision-R1 columns. The demo prints it for scale.
-PAPER_SFT = {"coco": 23.6, "odinw": 35.0}
+    bench: {"table": table, "metric": metric, "sets": sets,
+            "models": {m: base_and_tuned(bench, m)[::2] for m in ("Qwen2.5-VL-7B", "Griffon-G-7B")}}
+    for bench, table, metric, sets in (
+        ("coco", "Table 1", "mAP", ("coco/val2017",)),
+        ("odinw", "Table 1", "average mAP", tuple(f"odinw/{n}" for n in ODINW_13)),
+        ("ood", "Table 2", "average mAP", tuple(f"odinw/{n}" for n in ODINW_OOD)))}
+PAPER_SFT = {bench: base_and_tuned(bench, "Qwen2.5-VL-7B")[1] for bench in ("coco", "odinw", "ood")}
 COLUMNS = {"boxes": ("mAP", "AP50", "AP75", "AR100", "reward", "queries", "parse_failures", "unknown_labels"),
            "rec": ("Acc@0.5", "reward", "queries", "parse_failures"),
            "qa": ("Overall", "questions", "type")}
@@ -34,24 +31,10 @@ HEADERS = {"parse_failures": "unread", "unknown_labels": "unknown"}  # short col
 SUMMARY_METRIC = {"boxes": "mAP", "rec": "Acc@0.5", "qa": "Overall"}
 # report fields two runs must share for their numbers to be comparable
 COMPARABLE = {"protocol": "protocol", "mode": "mode", "score_policy": "score policy", "min_pixels": "min_pixels",
-              "max_pixels": "max_pixels", "limit": "query limit"}
-
-
-def paper_reference(benchmark: str, sets: list[str], limit: int | None) -> dict:
-    """The paper's numbers a run can be set beside: its table, and the numbers only when the run covers the sets
-    they are over, with no ``--limit`` (a subset's average is not the paper's average)."""
-    entry = PAPER.get(benchmark)
-    if entry is None:
-        return {}
-    covered = set(sets) == set(entry["sets"]) and limit is None
-    note = None
-    if not entry["models"]:
-        note = f"the paper's {entry['table']} numbers are not transcribed"
-    elif not covered:
-        note = (f"the paper's {entry['metric']} is over {len(entry['sets'])} set(s) without a query limit; this run "
-                f"evaluates {len(sets)}" + (f" with --limit {limit}" if limit is not None else ""))
-    return {"table": entry["table"], "metric": entry["metric"],
-            "models": {m: list(v) for m, v in entry["models"].items()} if covered else {}, "note": note}
+              "max_pixels": "max_pixels", "limit": "query limit", "evaluator": "evaluator", "family": "family"}
+# decoding settings that move the answers (compared where both reports record them; an earlier run's answers
+# re-scored record only max_new_tokens)
+DECODING = ("max_new_tokens", "repetition_penalty", "greedy", "do_sample", "temperature", "top_p", "top_k")
 
 
 def _fmt(v, key: str = "") -> str:
@@ -88,15 +71,65 @@ def report_table(report: dict) -> Table:
     return t
 
 
+FAMILY_ROWS = ("Qwen2.5-VL-7B", "Griffon-G-7B")  # the paper's two base models: base -> + SFT -> + Vision-R1
+
+
+def _reference_columns(ref: dict) -> list[tuple[str, str]]:
+    """(set or "average", metric) of every column of the paper's table in a report."""
+    cols = [(s, k) for s, models in ref["sets"].items() for k in next(iter(models.values()), {})]
+    return cols + [("average", k) for k in next(iter(ref["average"].values()), {})]
+
+
+def _measured(report: dict, where: str, metric: str):
+    m = report.get("average") if where == "average" else report["sets"].get(where)
+    return (m or {}).get(metric)
+
+
 def reference_lines(report: dict) -> list[str]:
-    """The paper's numbers beside the measured one, or why there are none."""
+    """The paper's headline numbers (the two base models: base -> + SFT -> + Vision-R1) beside the measured one,
+    whether they are comparable, and where the full per-set table is."""
     ref = report.get("paper_reference") or {}
     if not ref:
         return []
-    if ref.get("models"):
-        return [f"paper {ref['table']} ({ref['metric']}, percent; base -> + Vision-R1): " + "; ".join(
-            f"{m} {b} -> {v}" for m, (b, v) in ref["models"].items()) + f". Measured here: {_fmt(report['headline'])}."]
-    return [f"paper {ref['table']}: no reference printed ({ref['note']})."]
+    tables = ", ".join(ref["tables"])
+    if not ref["sets"] and not ref["average"]:
+        return [f"paper {tables}: {ref['note']}."]
+    head = ("average", ref["metric"]) if ref["average"] else next(iter(_reference_columns(ref)))
+    source = ref["average"] if head[0] == "average" else ref["sets"][head[0]]
+    chain = "; ".join(" -> ".join(_fmt(source[m][head[1]]) for m in (b, f"{b} + SFT", f"{b} + Vision-R1")) + f" ({b})"
+                      for b in FAMILY_ROWS if all(m in source for m in (b, f"{b} + SFT", f"{b} + Vision-R1")))
+    where = "average" if head[0] == "average" else head[0]
+    status = ref["note"] or "comparable"
+    return [f"paper {tables}, {where} {head[1]} (base -> + SFT -> + Vision-R1): {chain}; measured here: "
+            f"{_fmt(_measured(report, *head))}. {status[0].upper()}{status[1:]}. Every model row per set: report.md."]
+
+
+def reference_markdown(report: dict) -> list[str]:
+    """The paper's tables for the run's sets, every model row, with the measured row first."""
+    ref = report.get("paper_reference") or {}
+    if not ref:
+        return []
+    lines = ["", f"## The paper's numbers ({', '.join(ref['tables'])}; {ref['metric']}, percent)", ""]
+    if not ref["sets"] and not ref["average"]:
+        return [*lines, f"None for this run: {ref['note']}."]
+    if ref["note"]:
+        lines += [f"**{ref['note'][0].upper()}{ref['note'][1:]}.**", ""]
+    lines += [f"{ref['protocol'][0].upper()}{ref['protocol'][1:]}.", ""]
+    cols = _reference_columns(ref)
+    multi = len({k for _, k in cols}) > 1
+    prefix = _prefix([s for s, _ in cols if s != "average"] * 2)
+    lines += [f"| model{f' (sets: {prefix})' if prefix else ''} | "
+              + " | ".join(f"{s.removeprefix(prefix)} {k}" if multi else s.removeprefix(prefix) for s, k in cols)
+              + " |",
+              "|---|" + "---|" * len(cols),
+              "| **measured here** | " + " | ".join(_fmt(_measured(report, s, k)) for s, k in cols) + " |"]
+    models = list(dict.fromkeys([*(m for cell in ref["sets"].values() for m in cell), *ref["average"]]))
+    for m in models:
+        cells = [(ref["average"] if s == "average" else ref["sets"][s]).get(m, {}).get(k) for s, k in cols]
+        lines.append(f"| {m} | " + " | ".join(_fmt(v) for v in cells) + " |")
+    if not ref["average"] and report.get("average"):
+        lines += ["", "No paper average: the run does not cover every set the paper's average is over."]
+    return [*lines, "", f"Source: {' '.join(ref['source'].split())}"]
 
 
 def markdown(report: dict) -> str:
@@ -118,8 +151,7 @@ def markdown(report: dict) -> str:
         what = ("not reproduced by this run" if report.get("mode") == "released" else
                 "what this run does differently from the released evaluation (`--mode released` reproduces it)")
         lines += ["", f"Differences ({what}):", "", *[f"- {d}" for d in report["differences"]]]
-    refs = reference_lines(report)
-    return "\n".join(lines + (["", *refs] if refs else [])) + "\n"
+    return "\n".join(lines + reference_markdown(report)) + "\n"
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -171,6 +203,10 @@ def incompatibilities(reports: list[dict], names: list[str]) -> list[str]:
         values = [r.get(field, "default" if field == "mode" else None) for r in reports]
         if len(set(map(str, values))) > 1:
             out.append(f"{label}: " + " vs ".join(f"{v} ({n})" for v, n in zip(values, names, strict=True)))
+    for key in DECODING:
+        values = [(r.get("decoding") or {}).get(key) for r in reports]
+        if None not in values and len(set(map(str, values))) > 1:
+            out.append(f"decoding {key}: " + " vs ".join(f"{v} ({n})" for v, n in zip(values, names, strict=True)))
     set_lists = [sorted(r["sets"]) for r in reports]
     if any(s != set_lists[0] for s in set_lists):
         out.append("sets: " + " vs ".join(f"{len(s)} ({n})" for s, n in zip(set_lists, names, strict=True))

@@ -12,9 +12,10 @@ from visionr1 import __version__
 from visionr1.errors import VisionR1Error
 from visionr1.eval.metrics import ANY_LABEL, box_metrics, mean_reward, rec_metrics
 from visionr1.eval.modes import differences
+from visionr1.eval.paper import is_synthetic, reference
 from visionr1.eval.predictions import PredictionStore, write_records
-from visionr1.eval.report import paper_reference, write_report
-from visionr1.eval.sets import EvalSet, Query
+from visionr1.eval.report import write_report
+from visionr1.eval.sets import EvalSet, Query, query_geometry
 from visionr1.formats import get_adapter
 from visionr1.io import write_json
 
@@ -104,8 +105,7 @@ def answer_batch(backend, batch: list[Query], adapter, min_pixels: int, max_pixe
                  pre_resize: bool = False) -> list[dict]:
     """The backend's answers to ``batch``, parsed in the family's space: one prediction record per query."""
     texts = backend.generate(batch)
-    geos = [adapter.geometry(q.width, q.height, min_pixels=min_pixels, max_pixels=max_pixels, pre_resize=pre_resize)
-            for q in batch]
+    geos = [query_geometry(adapter, q, min_pixels, max_pixels, pre_resize) for q in batch]
     parsed = adapter.parse_batch(texts, geos)
     return [{"qid": q.qid, "image_id": q.image_id, "raw": t,
              "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()], "labels": list(p.labels),
@@ -123,7 +123,7 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
     adapter = get_adapter(family)
 
     def geometry(q: Query):
-        return adapter.geometry(q.width, q.height, **pixels, pre_resize=mode == "released")
+        return query_geometry(adapter, q, pixels["min_pixels"], pixels["max_pixels"], mode == "released")
 
     results = {}
     for es in sets:
@@ -148,12 +148,14 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
     headline = (average or next(iter(results.values())))[keys[0]]
     differ = (differences(mode, protocol=meta["protocol"], **pixels, decoding=meta["decoding"],
                           batch_size=meta.get("batch_size", 1), score_policy=score_policy, evaluator=evaluator,
-                          limit=meta.get("limit"), padded=any(1 < len(es.categories) < 80 for es in sets))
+                          limit=meta.get("limit"), padded=any(1 < len(es.categories) < 80 for es in sets),
+                          empty_sets=tuple(n for n, m in results.items() if m.get("detections") == 0))
               if kind == "boxes" else
               ["the released evaluation has no Qwen2.5-VL path for this benchmark: nothing to reproduce"])
     report = {"created_by": "visionr1 eval", "visionr1": __version__, "benchmark": benchmark, "kind": kind,
               **meta, "mode": mode, "differences": differ, "score_policy": score_policy if kind != "rec" else "n/a",
               "evaluator": evaluator, "sets": results, "average": average, "headline": headline,
-              "paper_reference": paper_reference(benchmark, list(results), meta.get("limit"))}
+              "paper_reference": reference(benchmark, list(results), meta.get("limit"), mode=mode,
+                                            synthetic=is_synthetic([es.coco for es in sets]))}
     write_report(report, out)
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -11,7 +12,8 @@ from pathlib import Path
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
 from visionr1.eval.modes import released_category_prompt
-from visionr1.formats.resize import MAX_RATIO
+from visionr1.formats import Geometry
+from visionr1.formats.resize import MAX_RATIO, vl_utils_size
 
 PROTOCOLS = ("single+pos", "all")
 MAX_SIDE = 1 << 20  # the largest image side an annotation may give (the reward lines' limit too)
@@ -31,6 +33,16 @@ class Query:
     categories: tuple[str, ...]
     category_id: int | None
     gt: tuple[tuple[str, tuple[float, float, float, float]], ...]
+    file_size: tuple[int, int] | None = None  # released mode: the image file's (width, height) where it differs
+
+
+def query_geometry(adapter, q: Query, min_pixels: int, max_pixels: int, pre_resize: bool = False) -> Geometry:
+    """The geometry a query's answer is read in. An image whose file has another size than its annotation (kept in
+    released mode only) is read as the released evaluation reads it: the model input from the file, boxes scaled
+    back by the annotated size."""
+    w, h = q.file_size or (q.width, q.height)
+    geo = adapter.geometry(w, h, min_pixels=min_pixels, max_pixels=max_pixels, pre_resize=pre_resize)
+    return geo._replace(width=q.width, height=q.height)
 
 
 @dataclass
@@ -87,12 +99,13 @@ def _list(doc: dict, key: str, where: str) -> list[dict]:
     return items
 
 
-def check_coco(doc: object, where: str) -> tuple[dict, dict[str, int]]:
+def check_coco(doc: object, where: str, keep_empty: bool = False) -> tuple[dict, dict[str, int]]:
     """A COCO-format document ready to score, and what was skipped (by reason). Malformed entries are one-line
     errors naming ``where`` and the key (``images[3].width``): a document that is not an object or has no images,
     categories without an integer id and a name, duplicate category or image ids, images without an integer id,
     a file name or positive finite sizes, annotations without a 4-number finite bbox or with an unknown image or
-    category id. Images whose aspect ratio the model cannot take and boxes without area are counted skips."""
+    category id. Images whose aspect ratio the model cannot take and boxes without area are counted skips (the
+    latter kept with ``keep_empty``: the released evaluation keeps them, objects no box can match)."""
     if not isinstance(doc, dict):
         raise VisionR1Error(f"{where}: a JSON {type(doc).__name__}, not a COCO document (an object with images, "
                             "annotations and categories)")
@@ -141,7 +154,7 @@ def check_coco(doc: object, where: str) -> tuple[dict, dict[str, int]]:
                                     f"{key.split('_')[0]} ids")
         if a["image_id"] not in kept_ids:
             continue
-        if box[2] <= 0 or box[3] <= 0:
+        if (box[2] <= 0 or box[3] <= 0) and not keep_empty:
             skipped["boxes without area (width or height <= 0)"] += 1
             continue
         kept_anns.append(a)
@@ -154,18 +167,30 @@ def box_set(name: str, doc: object, image_dir: Path, family: str, protocol: str,
     template, categories in id order; released mode: the released evaluation's prompt, see
     ``released_category_prompt``); ``single+pos``: one query per (image, category present in its ground truth)
     with the grounding template. ``doc`` (read from ``source``) is checked by ``check_coco``; images are checked
-    by ``check_images``."""
+    by ``check_images``.
+
+    Released mode, as the released evaluation builds its queries: boxes without area stay in the ground truth;
+    single+pos asks an image's categories in the order of the file's category list (default: id order) and also
+    the categories present only as crowd regions; an image whose file has another size than its annotation is
+    kept (``Query.file_size``)."""
     if protocol not in PROTOCOLS:
         raise VisionR1Error(f"unknown protocol '{protocol}' (choose from {', '.join(PROTOCOLS)})")
-    doc, skipped = check_coco(doc, str(source or name))
+    released = mode == "released"
+    where = str(source or name)
+    doc, skipped = check_coco(doc, where, keep_empty=released)
     templates = load_templates(family)
     cats = sorted(doc.get("categories", []), key=lambda c: c["id"])
     names = {c["id"]: c["name"] for c in cats}
+    # the order an image's categories are asked in under single+pos
+    order = {c["id"]: i for i, c in enumerate(doc["categories"] if released else cats)}
     detection = templates["detection"][0].render
     everything = (released_category_prompt([c["name"] for c in doc.get("categories", [])], detection)
-                  if mode == "released" else detection([names[c["id"]] for c in cats]))
+                  if released else detection([names[c["id"]] for c in cats]))
     boxes: dict[int, list] = {}
+    present: dict[int, set[int]] = {}  # the categories single+pos asks per image
     for a in doc.get("annotations", []):
+        if released or not a.get("iscrowd", 0):
+            present.setdefault(a["image_id"], set()).add(a["category_id"])
         if a.get("iscrowd", 0):
             continue
         x, y, w, h = a["bbox"]
@@ -178,7 +203,7 @@ def box_set(name: str, doc: object, image_dir: Path, family: str, protocol: str,
             queries.append(Query(f"{name}:{im['id']}", path, im["id"], im["width"], im["height"], everything,
                                  tuple(names.values()), None, tuple((names[c], b) for c, b in objs)))
         else:
-            for cid in sorted({c for c, _ in objs}):
+            for cid in sorted(present.get(im["id"], ()), key=order.__getitem__):
                 queries.append(Query(f"{name}:{im['id']}:{cid}", path, im["id"], im["width"], im["height"],
                                      templates["grounding"][0].render([names[cid]]), (names[cid],), cid,
                                      tuple((names[c], b) for c, b in objs if c == cid)))
@@ -188,28 +213,49 @@ def box_set(name: str, doc: object, image_dir: Path, family: str, protocol: str,
     missing = sorted({Path(q.image) for q in queries if not Path(q.image).is_file()})
     if missing:
         raise missing_files_error(missing, f"images of {name} under {image_dir}")
-    unreadable = check_images(queries)
+    unreadable, sizes = check_images(queries)
+    if released:  # scored as the released evaluation scores them: the model sees the file
+        queries = [q if q.image not in sizes else dataclasses.replace(q, file_size=sizes[q.image]) for q in queries]
+        _check_released_sizes(queries, where)
+    else:
+        unreadable |= set(sizes)
     if unreadable:
-        skipped["unreadable images (empty, corrupt, not an image, over the decompression-bomb limit, or another "
-                "size than the annotation)"] = len(unreadable)
+        skipped["unreadable images (empty, corrupt, not an image, over the decompression-bomb limit" + (
+            ")" if released else ", or another size than the annotation)")] = len(unreadable)
         queries = [q for q in queries if q.image not in unreadable]
     return EvalSet(name, "boxes", queries, doc, names, skipped)
 
 
-def check_images(queries: list[Query]) -> set[str]:
-    """The images of ``queries`` that cannot be answered: PIL cannot identify them (empty, text, corrupt header),
-    they exceed PIL's decompression-bomb limit, or their size is not the annotated one. Only headers are read;
-    a file corrupt past its header is a one-line error when the model reads it (``backends.load_image``)."""
+def _check_released_sizes(queries: list[Query], where: str) -> None:
+    """A one-line error for an image the released pipeline cannot take: qwen_vl_utils resizes it to an aspect
+    ratio over the processor's limit (a 40000x201 image becomes 40012x196), where the released evaluation stops."""
+    for q in queries:
+        w, h = q.file_size or (q.width, q.height)
+        try:
+            rh, rw = vl_utils_size(h, w)
+        except ValueError:  # a file of another size than annotated may be beyond the limit itself
+            rh, rw = h, w
+        if max(rh, rw) / min(rh, rw) > MAX_RATIO:
+            raise VisionR1Error(f"{where}: image {q.image_id} ({q.image}, {w}x{h}): qwen_vl_utils resizes it to "
+                                f"{rw}x{rh}, an aspect ratio over the processor's limit of {MAX_RATIO}, where the "
+                                "released evaluation stops; leave the image out, or use --mode default")
+
+
+def check_images(queries: list[Query]) -> tuple[set[str], dict[str, tuple[int, int]]]:
+    """The images of ``queries`` that cannot be answered (PIL cannot identify them: empty, text, corrupt header;
+    or they exceed PIL's decompression-bomb limit), and {image: (width, height)} of those whose file is another
+    size than the annotated one. Only headers are read; a file corrupt past its header is a one-line error when
+    the model reads it (``backends.load_image``)."""
     from PIL import Image, UnidentifiedImageError
 
     bad: set[str] = set()
+    other: dict[str, tuple[int, int]] = {}
     sizes = {q.image: (q.width, q.height) for q in queries}
     for path, size in sizes.items():
         try:
             with Image.open(path) as im:
-                ok = im.size == size
+                if im.size != size:
+                    other[path] = im.size
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-            ok = False
-        if not ok:
             bad.add(path)
-    return bad
+    return bad, other

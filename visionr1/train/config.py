@@ -358,18 +358,30 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
     return config
 
 
+# GRPO options that decide how rollouts are sampled and how the loss is formed: run_config.json records every one
+# at the value the run used, TRL's default included (tests/test_train_sampling.py checks them against the
+# trainer's generation config)
+SAMPLING_OPTIONS = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "generation_kwargs",
+                    "max_completion_length", "num_generations", "generation_batch_size", "steps_per_generation",
+                    "use_vllm", "vllm_mode", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
+                    "vllm_importance_sampling_clip_min", "vllm_importance_sampling_clip_max")
+LOSS_OPTIONS = ("loss_type", "beta", "use_bias_correction_kl", "scale_rewards", "reward_weights",
+                "multi_objective_aggregation", "num_iterations", "epsilon", "epsilon_high", "delta",
+                "importance_sampling_level", "mask_truncated_completions", "top_entropy_quantile", "entropy_coef",
+                "off_policy_mask_threshold", "cast_lm_head_to_fp32", "sync_ref_model")
+_ALWAYS = {"learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
+           "max_steps", "seed", "bf16", "attn_implementation"}
+
+
 def describe(config) -> dict[str, Any]:
-    """The options that differ from TRL's defaults plus all of Vision-R1's (for run_config.json)."""
-    base = GRPOConfig if isinstance(config, VisionR1GRPOConfig) else SFTConfig
-    base_fields = {f.name: f for f in fields(base)}
+    """The options that differ from TRL's defaults, every sampling and loss option (GRPO) and all of Vision-R1's
+    (for run_config.json)."""
+    grpo = isinstance(config, VisionR1GRPOConfig)
+    base_fields = {f.name for f in fields(GRPOConfig if grpo else SFTConfig)}
+    recorded = _ALWAYS | (set(SAMPLING_OPTIONS) | set(LOSS_OPTIONS) if grpo else set())
     out = {}
     for f in fields(config):
         v = getattr(config, f.name)
-        if f.name not in base_fields or f.name in {"learning_rate", "beta", "num_generations", "temperature",
-                                                   "max_completion_length", "loss_type", "num_train_epochs",
-                                                   "per_device_train_batch_size", "gradient_accumulation_steps",
-                                                   "max_steps", "seed", "bf16", "use_vllm", "vllm_mode",
-                                                   "use_bias_correction_kl", "scale_rewards", "reward_weights",
-                                                   "attn_implementation"}:
+        if f.name not in base_fields or f.name in recorded:
             out[f.name] = v if isinstance(v, (int, float, str, bool, list, dict, type(None))) else str(v)
     return out
