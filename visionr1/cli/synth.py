@@ -29,8 +29,8 @@ def world(
     images: Annotated[int, typer.Option(help=f"COCO train images, 1 to {MAX_IMAGES:,}; the other sources scale "
                                              "with it.")] = 200,
     profile: Annotated[str, typer.Option(help="standard (1-40 objects, tiny ones, crowds, 160-640 px images), "
-                                              "dense (1-16 objects, about half of the COCO scenes with more than "
-                                              "10, on 160-224 px images: the demo) or simple (1-3 large objects "
+                                              "dense (1-14 objects, about half of the COCO scenes with more than "
+                                              "10, on 112 x 112 images: the demo) or simple (1-3 large objects "
                                               "on 112 x 112 images).")] = "standard",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier world written to --out.")] = False,
 ) -> None:

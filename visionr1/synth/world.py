@@ -47,10 +47,11 @@ PROFILES = {
     # scratch on a CPU can learn
     "simple": Profile(((112, 112), (112, 112)), (28.0, 64.0), 0.0, (0.0, 0.0), (0.0, 0.0), 3, 0, "coordinates",
                       96),
-    # the paper's easy / hard split in miniature: COCO-style scenes of 1-16 objects, about half of them hard (more
-    # than 10), on 160-224 px images of varied size with 16-40 px objects (one to three 14 px patches across); the
-    # other sources are drawn as the profile's easy scenes (ODinW 1-10 objects). Background encodes position.
-    "dense": Profile(((160, 224), (160, 224)), (16.0, 40.0), 0.0, (0.5, 0.0), (0.0, 0.0), 16, 0, "coordinates",
+    # the paper's easy / hard split in miniature: COCO-style scenes of 1-14 objects of 14-32 px (one to two 14 px
+    # patches across), about half of them hard (more than 10), on the simple profile's 112 x 112 images (what the
+    # small model has learnt to see: one attention window, one position range); the other sources are drawn as
+    # the profile's easy scenes (ODinW 1-10 objects). Background encodes position.
+    "dense": Profile(((112, 112), (112, 112)), (14.0, 32.0), 0.0, (0.5, 0.0), (0.0, 0.0), 14, 0, "coordinates",
                      512),
 }
 
