@@ -1,12 +1,11 @@
 """Does the method learn? Paper Table 1 in miniature, on a CPU, from the shipped pretrained base.
 
-The base (``models/shapes-base``, made by ``visionr1 synth pretrain`` on the ``dense`` world) localizes the objects it
-names but names few of a crowded scene, as Qwen2.5-VL-7B does before Vision-R1 (COCO mAP 17.7, AR100 29.8). From
-it, with the same samples of the ``shapes-dense`` Vision-R1 mix (the paper's five sources and proportions at 1/30,
-half of the detection hard; 4 per step): SFT and GRPO with the Vision-R1 reward (paper preset), and in miniature
+The base (``models/shapes-base``, made by ``visionr1 synth pretrain``) is the demo's, on the demo's world and mix
+(``visionr1.cli.demo.PROFILE`` / ``RECIPE``: the ``simple`` world and its ``shapes-simple`` mix; 4 samples per
+step). From it, with the same samples: SFT and GRPO with the Vision-R1 reward (paper preset), and in miniature
 the paper's ablations, each over the same seeds: Table 4 with the binary count reward instead of recall, Table 10
 with the rules refined at half of the steps (STEP 1/2; the default for Qwen2.5-VL is STEP 1, no switch), Table 3
-with the label-aware matcher (``box+label``). Every model is evaluated on held-out sets: the dense COCO-format val
+with the label-aware matcher (``box+label``). Every model is evaluated on held-out sets: the COCO-format val
 set (``custom``, every category named: detection) and two ODinW-style sets: mAP / AP50 / AR100 and the mean reward
 of the greedy answers, how many distinct answers it gives, and its answer loss with the images shuffled (a model
 that ignores its image loses nothing). GRPO and SFT log the held-out mAP every 10 steps during training.

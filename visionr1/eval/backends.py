@@ -115,8 +115,14 @@ class HFBackend:
         flat = [im for ims in images for im in ims]
         inputs = self.processor(text=texts, images=flat or None, padding=True, padding_side="left",
                                 return_tensors="pt").to(self.device)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, generation_config=self.config)
+        # generate() fills what a passed config leaves unset from model.generation_config (a checkpoint's
+        # repetition_penalty 1.05, say), so the config is the model's own while it answers
+        saved, self.model.generation_config = self.model.generation_config, self.config
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs)
+        finally:
+            self.model.generation_config = saved
         return self.processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def generate(self, queries: Sequence[Query]) -> list[str]:
