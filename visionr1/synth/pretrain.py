@@ -50,13 +50,13 @@ NAME_PROMPT = "What is in the image? Give the colour and shape of each object, f
 WHERE_PROMPT = "Where is the {category} in the image? Give the rough position of each one."
 GRID = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
 COCO_SHARE = 0.4  # share of scenes in COCO's vocabulary; the rest are split evenly among the ODinW sets
-# Detection answers that name only part of a crowded scene, per world profile: the share of answers that list k = 1,
-# 2, ... objects (the first k in reading order; a scene with fewer objects lists them all). Real base models learnt
-# detection from captions and partial annotations and name a few salient objects of a crowded image (Qwen2.5-VL-7B:
-# COCO AR100 29.8); the dense base does the same. Greedy decoding stops after about four objects (after four the
-# odds to stop are 0.35 / 0.25 > 1), sampling sometimes goes on: the recall that GRPO can find. Grounding answers
-# (one category) stay complete.
-PARTIAL_DETECTION = {"dense": (0.05, 0.10, 0.25, 0.35, 0.08, 0.06, 0.04, 0.03, 0.02, 0.02)}
+# Detection answers that name only part of a scene (`synth pretrain --partial-detection`), per world profile: the
+# share of answers that list k = 1, 2, ... objects (the first k in reading order; a scene with fewer objects lists them
+# all). Real base models learnt detection from captions and partial annotations and name a few salient objects of a
+# crowded image (Qwen2.5-VL-7B: COCO AR100 29.8); such a base does the same. Greedy decoding names the most likely
+# count (simple: one object; dense: about four), sampling sometimes goes on: the recall that GRPO can find.
+# Grounding answers (one category) stay complete.
+PARTIAL_DETECTION = {"simple": (0.7, 0.2, 0.1), "dense": (0.05, 0.10, 0.25, 0.35, 0.08, 0.06, 0.04, 0.03, 0.02, 0.02)}
 PROFILES_PRETRAINED = ("simple", "dense")  # the world profiles sized for a small model on a CPU
 
 
@@ -107,10 +107,11 @@ def left_to_right(objects) -> list:
 
 
 def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], profile: str, family: str,
-                min_pixels: int, max_pixels: int, turns: int = 3) -> Sample:
+                min_pixels: int, max_pixels: int, turns: int = 3, partial: bool = False) -> Sample:
     """Sample ``index`` of the pretraining stream of ``seed``: a new scene and ``turns`` tasks about it, drawn
     from the curriculum at ``progress`` (several questions per image, as in LLaVA-style conversations: each
-    answer is supervised, the image is encoded once)."""
+    answer is supervised, the image is encoded once). ``partial``: detection answers list the first k objects only,
+    k drawn from ``PARTIAL_DETECTION[profile]``."""
     rng = _rng(seed, "pretrain", index)
     p = PROFILES[profile]
     weights = [COCO_SHARE] + [(1 - COCO_SHARE) / (len(vocab) - 1)] * (len(vocab) - 1)
@@ -141,7 +142,7 @@ def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], pro
             out.append((task, templates["grounding"][0].render([asked]), adapter.serialize(gt, geo)))
         else:
             listed = objects
-            if profile in PARTIAL_DETECTION:
+            if partial:
                 shares = PARTIAL_DETECTION[profile]
                 listed = objects[:1 + int(rng.choice(len(shares), p=shares))]
             gt = [{"bbox": list(o.box), "label": o.label} for o in listed]
@@ -237,7 +238,7 @@ def _lr(step: int, cfg: PretrainConfig) -> float:
 def _batch(cfg: PretrainConfig, world: dict, vocab: list[Domain], processor, first: int, progress: float,
            limits: tuple[int, int]) -> dict:
     samples = [make_sample(cfg.seed, first + j, progress, vocab, world["profile"], cfg.family, *limits,
-                           turns=cfg.turns) for j in range(cfg.batch_size)]
+                           turns=cfg.turns, partial=cfg.partial_detection) for j in range(cfg.batch_size)]
     return collate(samples, processor, [s.scene.render() for s in samples])
 
 

@@ -24,4 +24,5 @@ class PretrainConfig:
     log_every: int = 25  # steps between log lines
     family: str = "qwen2.5-vl"
     init: str | None = None  # a checkpoint of this command to continue from, instead of random weights
+    partial_detection: bool = False  # detection answers name part of the scene (PARTIAL_DETECTION)
     first_image: int = 0  # first image of the pretraining stream (a continued run starts after its init's)
