@@ -1,0 +1,264 @@
+"""Qwen3-VL (dense, MoE, Thinking) and Qwen3.5 stand-ins: hub file sets that load as downloaded checkpoints do,
+answers on the 0-1000 grid scored through each family's real processor, Thinking answers read after </think>."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import logging as hf_logging
+
+from visionr1.eval.runner import answer, score
+from visionr1.eval.sets import box_set
+from visionr1.formats import get_adapter, split_think
+from visionr1.models import build_processor, input_size
+from visionr1.synth.tiny_model import QWEN3_SPECIAL_TOKENS, read_card
+
+FAMILIES = ("qwen3-vl", "qwen3-vl-moe", "qwen3.5", "qwen3.5-moe")
+MODEL_CLASSES = {"qwen3-vl": "Qwen3VLForConditionalGeneration", "qwen3-vl-moe": "Qwen3VLMoeForConditionalGeneration",
+                 "qwen3.5": "Qwen3_5ForConditionalGeneration", "qwen3.5-moe": "Qwen3_5MoeForConditionalGeneration"}
+# the files of the hub's Qwen3-VL / Qwen3.5 repos (weights in shards named by the index)
+HUB_FILES = {".gitattributes", "README.md", "chat_template.json", "config.json", "generation_config.json",
+             "merges.txt", "model.safetensors.index.json", "preprocessor_config.json", "tokenizer.json",
+             "tokenizer_config.json", "video_preprocessor_config.json", "vocab.json"}
+# image sizes (width, height): multiples of 32 and not, tall, wide, below the checkpoint's min_pixels
+SIZES = ((640, 480), (333, 517), (101, 67), (1000, 333), (45, 700))
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qwen3")
+    out = {}
+    for family in FAMILIES:
+        out[family] = root / family
+        assert run_cli("synth", "tiny-model", "--family", family, "--out", out[family]) == 0
+    out["thinking"] = root / "thinking"
+    assert run_cli("synth", "tiny-model", "--family", "qwen3-vl", "--thinking", "--out", out["thinking"]) == 0
+    return out
+
+
+class _Collect(logging.Handler):
+    def __init__(self, sink):
+        super().__init__(level=logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record):
+        self.sink.append(record.getMessage())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loads_like_the_hub_checkpoint(checkpoints, family):
+    path = checkpoints[family]
+    names = {p.name for p in path.iterdir()}
+    shards = {n for n in names if n.startswith("model-")}
+    assert names - shards == HUB_FILES and len(shards) > 1
+    index = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"]
+    assert set(index.values()) == shards
+    # the hub's tensor names (Qwen3-VL repos ship the model.language_model / model.visual layout)
+    assert "lm_head.weight" in index and any(k.startswith("model.visual.blocks.0.") for k in index)
+    assert any(k.startswith("model.language_model.layers.0.") for k in index)
+    if family.startswith("qwen3-vl"):
+        assert any(k.startswith("model.visual.deepstack_merger_list.") for k in index)
+    if family.endswith("-moe"):
+        assert any(".mlp.experts." in k for k in index) and any(".mlp.gate." in k for k in index)
+    if family.startswith("qwen3.5"):
+        assert any(".linear_attn." in k for k in index) and any(".self_attn." in k for k in index)
+    warnings = []
+    handler = _Collect(warnings)
+    hf_logging.add_handler(handler)
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForImageTextToText.from_pretrained(path)
+    finally:
+        hf_logging.remove_handler(handler)
+    assert not warnings, warnings
+    assert type(model).__name__ == MODEL_CLASSES[family] and type(processor).__name__ == "Qwen3VLProcessor"
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000 and next(model.parameters()).dtype == torch.bfloat16
+    # what a plain from_pretrained of the real checkpoint gives: right padding, the hub's pixel limits, 16 px
+    # patches merged 2x2, the published sampling
+    assert processor.tokenizer.padding_side == "right"
+    ip = processor.image_processor
+    assert (ip.size["shortest_edge"], ip.size["longest_edge"], ip.patch_size, ip.merge_size) == (65536, 16777216, 16, 2)
+    gen = model.generation_config
+    assert (gen.do_sample, gen.temperature, gen.top_p, gen.top_k) == (True, 0.7, 0.8, 20)
+    tok = processor.tokenizer
+    ids = tok.convert_tokens_to_ids(list(QWEN3_SPECIAL_TOKENS))
+    assert ids == list(range(ids[0], ids[0] + len(ids))) and model.config.text_config.vocab_size == len(tok)
+    assert model.config.image_token_id == processor.image_token_id == tok.convert_tokens_to_ids("<|image_pad|>")
+    text = "<think>\nthe circle is left\n</think>\n\n```json\n[]\n```"
+    assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text  # think tokens survive decoding
+    prompt = processor.apply_chat_template([{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": "Locate every circle."}]}], add_generation_prompt=True)
+    assert prompt == ("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Locate every circle.<|im_end|>\n"
+                      "<|im_start|>assistant\n")  # no default system message
+    inputs = processor(text=[prompt], images=[Image.new("RGB", (101, 67))], return_tensors="pt")
+    _, h, w = inputs["image_grid_thw"][0].tolist()
+    assert (h * 16, w * 16) == get_adapter("qwen3-vl").geometry(101, 67, min_pixels=65536,
+                                                                max_pixels=16777216)[2:][::-1]
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == h * w // 4
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
+    assert 1 <= out.shape[1] - inputs["input_ids"].shape[1] <= 6
+    assert read_card(path)["family"] == family
+
+
+def test_thinking_variant(checkpoints):
+    path = checkpoints["thinking"]
+    processor = AutoProcessor.from_pretrained(path)
+    prompt = processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                                           add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n")  # completions start inside the think block
+    gen = json.loads((path / "generation_config.json").read_text())
+    assert (gen["temperature"], gen["top_p"], gen["top_k"]) == (1.0, 0.95, 20)
+    assert read_card(path)["thinking"] is True
+    assert "Qwen3-VL-8B-Thinking" in (path / "README.md").read_text()
+
+
+def test_thinking_refused_for_qwen2_5(tmp_path, capsys):
+    assert run_cli("synth", "tiny-model", "--family", "qwen2.5-vl", "--thinking", "--out", tmp_path / "m") == 2
+    assert "--thinking" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(w=st.integers(8, 2000), h=st.integers(8, 2000), lo=st.sampled_from([1024, 3136, 65536, 200704]),
+       hi=st.sampled_from([100352, 401408, 1003520, 16777216]))
+def test_geometry_guard_matches_the_real_processor(checkpoints, w, h, lo, hi):
+    """The qwen3-vl adapter's factor-32 geometry is the real Qwen3-VL processor's input size."""
+    if max(w, h) / min(w, h) > 200:
+        return
+    processor = _processor(checkpoints["qwen3-vl"])
+    processor.image_processor.size = {"shortest_edge": lo, "longest_edge": hi}
+    geo = get_adapter("qwen3-vl").geometry(w, h, min_pixels=lo, max_pixels=hi)
+    assert input_size(processor, w, h) == (geo.input_width, geo.input_height)
+
+
+_PROCESSORS: dict = {}
+
+
+def _processor(path):
+    if path not in _PROCESSORS:
+        _PROCESSORS[path] = AutoProcessor.from_pretrained(path)
+    return _PROCESSORS[path]
+
+
+def test_geometry_guard_refuses_factor_28(checkpoints):
+    """A Qwen3 checkpoint evaluated as Qwen2.5-VL (28 px per token) is refused before any answer."""
+    from visionr1.errors import VisionR1Error
+
+    with pytest.raises(VisionR1Error, match="coordinate adapter computes"):
+        build_processor(str(checkpoints["qwen3-vl"]), family="qwen2.5-vl", min_pixels=3136, max_pixels=401408)
+
+
+def _sized_set(tmp_path, family: str):
+    """A COCO-format set of one image per size in SIZES, 2-3 boxes each."""
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    (tmp_path / "images").mkdir()
+    for i, (w, h) in enumerate(SIZES, start=1):
+        Image.new("RGB", (w, h), (90, 120, 150)).save(tmp_path / "images" / f"{i}.png")
+        images.append({"id": i, "file_name": f"{i}.png", "width": w, "height": h})
+        for _ in range(int(rng.integers(2, 4))):
+            x1, x2 = sorted(rng.uniform(0, w, 2))
+            y1, y2 = sorted(rng.uniform(0, h, 2))
+            x2, y2 = max(x2, x1 + w / 5), max(y2, y1 + h / 5)
+            box = [x1, y1, min(x2, w) - x1, min(y2, h) - y1]
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1 + len(anns) % 2, "bbox": box,
+                         "area": box[2] * box[3], "iscrowd": 0})
+    doc = {"images": images, "annotations": anns,
+           "categories": [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"}]}
+    return box_set("custom/sized", doc, tmp_path / "images", family, "all", None, "default", tmp_path / "a.json")
+
+
+class HandAnswers:
+    """Answers written by hand on Qwen3-VL's grid (integers 0-1000 relative to the image), after checking that
+    the family's real processor sees each image at the adapter's input size."""
+
+    def __init__(self, processor, family: str, lo: int, hi: int, think: str | None) -> None:
+        self.processor, self.family, self.pixels, self.think = processor, family, (lo, hi), think
+        self.seen = []
+
+    def generate(self, queries):
+        out = []
+        for q in queries:
+            with Image.open(q.image) as im:
+                grid = self.processor.image_processor(images=[im.convert("RGB")], return_tensors="np")
+            _, gh, gw = grid["image_grid_thw"][0].tolist()
+            geo = get_adapter(self.family).geometry(q.width, q.height, min_pixels=self.pixels[0],
+                                                    max_pixels=self.pixels[1])
+            assert (gw * 16, gh * 16) == (geo.input_width, geo.input_height)
+            self.seen.append((q.width, q.height, gw * 16, gh * 16))
+            items = [{"bbox_2d": [round(b[0] / q.width * 1000), round(b[1] / q.height * 1000),
+                                  round(b[2] / q.width * 1000), round(b[3] / q.height * 1000)], "label": lab}
+                     for lab, b in q.gt]
+            text = "```json\n" + json.dumps(items) + "\n```"
+            out.append(text if self.think is None else self.think + text)
+        return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_perfect_answers_score_100_through_the_real_processor(checkpoints, family, tmp_path):
+    lo, hi = 3136, 401408
+    processor = build_processor(str(checkpoints[family]), family="qwen3-vl", min_pixels=lo, max_pixels=hi)
+    es = _sized_set(tmp_path, "qwen3-vl")
+    backend = HandAnswers(processor, "qwen3-vl", lo, hi, None)
+    answer([es], lambda: backend, tmp_path / "out", "qwen3-vl", lo, hi, batch_size=2)
+    meta = {"model": family, "family": "qwen3-vl", "protocol": "all", "decoding": {}, "min_pixels": lo,
+            "max_pixels": hi, "limit": None}
+    m = score("custom", [es], tmp_path / "out", meta, "constant", "pycocotools")["sets"]["custom/sized"]
+    assert m["mAP"] == 100.0 and m["parse_failures"] == 0 and m["answered"] == len(SIZES)
+    sizes = {(w, h) for w, h, *_ in backend.seen}
+    assert sizes == set(SIZES) and any(iw % 32 or ih % 32 for iw, ih in sizes)
+    assert all(iw % 32 == 0 and ih % 32 == 0 for *_, iw, ih in backend.seen)
+    # the same answers read the Qwen2.5-VL way (pixels of the resized input) score far lower
+    wrong = get_adapter("qwen2.5-vl")
+    text = backend.generate([es.queries[1]])[0]
+    geo = wrong.geometry(*SIZES[1], min_pixels=lo, max_pixels=hi)
+    assert not np.allclose(wrong.parse(text, geo).boxes, get_adapter("qwen3-vl").parse(text, geo).boxes, atol=5)
+
+
+def test_thinking_answers_are_scored_after_think(checkpoints, tmp_path):
+    lo, hi = 3136, 401408
+    processor = build_processor(str(checkpoints["thinking"]), family="qwen3-vl-thinking", min_pixels=lo,
+                                max_pixels=hi)
+    es = _sized_set(tmp_path, "qwen3-vl-thinking")
+    think = "The circle is {\"bbox_2d\": [1, 2, 3, 4]} maybe at the left.\n</think>\n\n"
+    answer([es], lambda: HandAnswers(processor, "qwen3-vl-thinking", lo, hi, think), tmp_path / "out",
+           "qwen3-vl-thinking", lo, hi, batch_size=5)
+    meta = {"model": "t", "family": "qwen3-vl-thinking", "protocol": "all", "decoding": {}, "min_pixels": lo,
+            "max_pixels": hi, "limit": None}
+    m = score("custom", [es], tmp_path / "out", meta, "constant", "pycocotools")["sets"]["custom/sized"]
+    assert m["mAP"] == 100.0 and m["parse_failures"] == 0
+    assert m["think_unclosed"] == 0 and m["think_chars_mean"] == len(think.split("</think>")[0].strip())
+    records = [json.loads(x) for f in (tmp_path / "out").rglob("*.jsonl") for x in f.read_text().splitlines()]
+    assert records and all(r["think_chars"] == m["think_chars_mean"] for r in records)
+    # an unclosed block: the format check fails and no box is read, even one written inside the block
+    adapter = get_adapter("qwen3-vl-thinking")
+    geo = adapter.geometry(640, 480)
+    open_block = adapter.parse('I think ```json\n[{"bbox_2d": [1, 2, 300, 400], "label": "circle"}]\n```', geo)
+    assert not open_block.format_ok and len(open_block.boxes) == 0 and "</think>" in open_block.reason
+    closed = adapter.parse('<think>x</think>```json\n[{"bbox_2d": [1, 2, 300, 400], "label": "circle"}]\n```', geo)
+    assert closed.format_ok and closed.model_boxes.tolist() == [[1, 2, 300, 400]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(think=st.text(max_size=40), answer_text=st.text(max_size=40), opened=st.booleans())
+def test_split_think_property(think, answer_text, opened):
+    """The answer is what follows the last </think>; the think part is what precedes it (an opening <think> in
+    the completion dropped); without </think> there is no answer."""
+    answer_text = answer_text.replace("</think>", "")
+    text = ("<think>" if opened else "") + think + "</think>" + answer_text
+    got_think, got_answer = split_think(text)
+    assert got_answer == answer_text
+    if "</think>" not in think and (opened or not think.lstrip().startswith("<think>")):
+        assert got_think == think
+    body = think + answer_text
+    if "</think>" not in body:
+        assert split_think(body) == (None, "")
