@@ -262,3 +262,127 @@ def test_split_think_property(think, answer_text, opened):
     body = think + answer_text
     if "</think>" not in body:
         assert split_think(body) == (None, "")
+
+
+# ------------------------------------------------------------------ GRPO: real TRL steps per family
+
+
+@pytest.fixture(scope="module")
+def mixes(world_dir, tmp_path_factory):
+    """A detection + REC mix built for each coordinate family (the world's images come in several sizes)."""
+    import yaml
+
+    from visionr1.data.build import build
+    from visionr1.data.recipe import load_recipe
+
+    tmp = tmp_path_factory.mktemp("qwen3-mix")
+    recipe = tmp / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "qwen3-test", "sources": {
+        "coco": {"task": "detection", "count": 8, "split": "train2017"},
+        "refcoco": {"task": "rec", "count": 8, "datasets": ["refcoco"]}}}))
+    roots = {"coco": world_dir / "coco", "refcoco": world_dir / "refer"}
+    return {fam: build(load_recipe(str(recipe)), tmp / fam, family=fam, roots=roots).out
+            for fam in ("qwen3-vl", "qwen3-vl-thinking")}
+
+
+def _hand_terms(text: str, gt: list, width: int, height: int, thinking: bool) -> tuple[float, list]:
+    """Format reward and boxes (original pixels) of a completion, read by hand on the 0-1000 grid: a fenced JSON
+    list of {bbox_2d: 4 integers in [0, 1000] with x1 < x2, y1 < y2, label: str}, after </think> for Thinking."""
+    if thinking:
+        if "</think>" not in text:
+            return 0.0, []
+        text = text.rsplit("</think>", 1)[1]
+    s = text.strip()
+    if s.startswith("```json"):
+        if not s.endswith("```") or len(s) < 10:
+            return 0.0, []
+        s = s[7:-3]
+    try:
+        items = json.loads(s)
+    except ValueError:
+        return 0.0, []
+    ok = isinstance(items, list) and all(
+        isinstance(it, dict) and isinstance(it.get("label"), str) and isinstance(it.get("bbox_2d"), list)
+        and len(it["bbox_2d"]) == 4 and all(type(v) in (int, float) for v in it["bbox_2d"]) for it in items)
+    if not ok:
+        return 0.0, []
+    boxes = [[b[0] / 1000 * width, b[1] / 1000 * height, b[2] / 1000 * width, b[3] / 1000 * height]
+             for b in (it["bbox_2d"] for it in items)]
+    inside = all(0 <= v <= 1000 for it in items for v in it["bbox_2d"])
+    return float(inside), boxes
+
+
+def _iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.mark.parametrize("family, coords", [("qwen3-vl", "qwen3-vl"), ("qwen3-vl-moe", "qwen3-vl"),
+                                            ("qwen3.5", "qwen3-vl"), ("thinking", "qwen3-vl-thinking")])
+def test_grpo_two_prompts_per_process_rewards_by_hand(checkpoints, mixes, family, coords, tmp_path, monkeypatch):
+    """Real TRL GRPO steps (8 completions = 2 prompts x G 4 per micro-step) on images of several sizes: every
+    row's format reward is the one read by hand on the 0-1000 grid, rows without a box get no recall or
+    precision; a perfect answer written by hand for each row's image gets format 1, recall 1
+    and the precision of Eq. 6 computed by hand from the same reward functions and columns TRL used."""
+    import visionr1.rewards as rewards
+
+    calls = []
+    real = rewards.reward_funcs
+
+    def recording(config=None):
+        funcs = real(config)
+
+        def wrap(fn):
+            def inner(completions, **columns):
+                values = fn(completions, **columns)
+                calls.append((fn.__name__, completions, columns, values, fn))
+                return values
+            inner.__name__ = fn.__name__
+            return inner
+        return [wrap(f) for f in funcs]
+
+    monkeypatch.setattr(rewards, "reward_funcs", recording)
+    out = tmp_path / "grpo"
+    assert run_cli("train", "grpo", "--model", checkpoints[family], "--data", mixes[coords], "--out", out,
+                   "--family", coords, "--per-device-train-batch-size", "8", "--num-generations", "4",
+                   "--max-steps", "2", "--max-completion-length", "16", "--bf16", "false",
+                   "--gradient-checkpointing", "false", "--save-strategy", "no") == 0
+    thinking = coords == "qwen3-vl-thinking"
+    by_name = {}
+    for name, completions, columns, values, fn in calls:
+        by_name.setdefault(name, []).append((completions, columns, values, fn))
+    assert set(by_name) == {"format", "recall", "precision"} and len(by_name["format"]) >= 2
+    sizes, rows = set(), 0
+    for (completions, columns, fmt, fn_f), (_, _, rec, fn_r), (_, _, prec, fn_p) in zip(
+            by_name["format"], by_name["recall"], by_name["precision"], strict=True):
+        assert len(completions) == 8 and len(set(map(json.dumps, columns["gt"]))) <= 2  # 2 prompts x 4
+        for k, c in enumerate(completions):
+            text = c[-1]["content"] if isinstance(c, list) else c
+            text = text if isinstance(text, str) else "".join(p.get("text", "") for p in text)
+            w, h = columns["width"][k], columns["height"][k]
+            sizes.add((w, h))
+            hand_format, boxes = _hand_terms(text, columns["gt"][k], w, h, thinking)
+            assert fmt[k] == hand_format, text
+            if not boxes:
+                assert rec[k] == prec[k] == 0.0 or not columns["gt"][k], text
+            rows += 1
+        # a perfect answer for every row, written by hand on the grid, through the same reward functions
+        perfect, hand_prec = [], []
+        for k in range(len(completions)):
+            w, h = columns["width"][k], columns["height"][k]
+            items = [{"bbox_2d": [round(g["bbox"][0] / w * 1000), round(g["bbox"][1] / h * 1000),
+                                  round(g["bbox"][2] / w * 1000), round(g["bbox"][3] / h * 1000)],
+                      "label": g["label"]} for g in columns["gt"][k]]
+            ious = [_iou(g["bbox"], [it["bbox_2d"][0] * w / 1000, it["bbox_2d"][1] * h / 1000,
+                                     it["bbox_2d"][2] * w / 1000, it["bbox_2d"][3] * h / 1000])
+                    for g, it in zip(columns["gt"][k], items, strict=True)]
+            # Eq. 6 by hand in phase 1 (xi0 = xi1 = 0.5, xi2 = 0.75; the family's STEP 1.0 never switches)
+            hand_prec.append(sum(1.0 if v >= 0.75 else v if v >= 0.5 else 0.0 for v in ious) / len(ious))
+            body = "```json\n" + json.dumps(items) + "\n```"
+            perfect.append([{"role": "assistant", "content": ("reason</think>\n\n" if thinking else "") + body}])
+        cols = {k: v for k, v in columns.items() if k != "trainer_state"}
+        assert fn_f(perfect, **cols) == [1.0] * 8 and fn_r(perfect, **cols) == [1.0] * 8
+        assert fn_p(perfect, **cols) == pytest.approx(hand_prec)
+    assert rows >= 16 and len(sizes) > 1
