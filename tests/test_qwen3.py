@@ -386,3 +386,32 @@ def test_grpo_two_prompts_per_process_rewards_by_hand(checkpoints, mixes, family
         assert fn_f(perfect, **cols) == [1.0] * 8 and fn_r(perfect, **cols) == [1.0] * 8
         assert fn_p(perfect, **cols) == pytest.approx(hand_prec)
     assert rows >= 16 and len(sizes) > 1
+
+
+# ------------------------------------------------------------------ reward score / explain of Thinking answers
+
+GT = [{"label": "cat", "bbox": [0, 0, 50, 40]}]
+ANSWER = '```json\n[{"bbox_2d": [0, 0, 500, 500], "label": "cat"}]\n```'
+
+
+def test_reward_scores_the_answer_after_think_and_explains_both_parts(tmp_path, capsys):
+    cases = tmp_path / "in.jsonl"
+    rows = [{"completion": "the cat is at {\"bbox_2d\": [900, 900, 999, 999]}\n</think>\n\n" + ANSWER},
+            {"completion": "I keep thinking " + ANSWER},  # never closed: no answer, format 0
+            {"completion": "<think>\n</think>\n\n" + ANSWER}]
+    cases.write_text("".join(json.dumps({**r, "gt": GT, "width": 100, "height": 80}) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    assert run_cli("reward", "score", cases, "--family", "qwen3-vl-thinking", "--output", out) == 0
+    got = [json.loads(x)["rewards"] for x in out.read_text().splitlines()]
+    assert got[0] == got[2] == {"format": 1.0, "recall": 1.0, "precision": 1.0, "total": 3.0}
+    assert got[1] == {"format": 0.0, "recall": 0.0, "precision": 0.0, "total": 0.0}
+    capsys.readouterr()
+    # the same answer read without the think block: the Instruct family fails its template
+    assert run_cli("reward", "score", cases, "--family", "qwen3-vl", "--output", tmp_path / "instruct.jsonl") == 0
+    assert json.loads((tmp_path / "instruct.jsonl").read_text().splitlines()[0])["rewards"]["format"] == 0.0
+    capsys.readouterr()
+    assert run_cli("reward", "explain", cases, "--family", "qwen3-vl-thinking", "--line", 1) == 0
+    text = capsys.readouterr().out
+    assert "think" in text and "characters: 'the cat is at" in text and "answer (scored)" in text
+    assert run_cli("reward", "explain", cases, "--family", "qwen3-vl-thinking", "--line", 2) == 0
+    assert "not closed by </think>" in capsys.readouterr().out
