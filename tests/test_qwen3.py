@@ -386,6 +386,9 @@ def test_grpo_two_prompts_per_process_rewards_by_hand(checkpoints, mixes, family
         assert fn_f(perfect, **cols) == [1.0] * 8 and fn_r(perfect, **cols) == [1.0] * 8
         assert fn_p(perfect, **cols) == pytest.approx(hand_prec)
     assert rows >= 16 and len(sizes) > 1
+    # MoE: TRL adds the router's load-balancing loss with the checkpoint's router_aux_loss_coef (0.001)
+    logged = {k for x in (out / "metrics.jsonl").read_text().splitlines() for k in json.loads(x)}
+    assert any("aux_loss" in k for k in logged) == family.endswith("-moe"), sorted(logged)
 
 
 # ------------------------------------------------------------------ reward score / explain of Thinking answers
