@@ -418,3 +418,58 @@ def test_reward_scores_the_answer_after_think_and_explains_both_parts(tmp_path, 
     assert "think" in text and "characters: 'the cat is at" in text and "answer (scored)" in text
     assert run_cli("reward", "explain", cases, "--family", "qwen3-vl-thinking", "--line", 2) == 0
     assert "not closed by </think>" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ SFT, resume and evaluation with the real models
+
+
+@pytest.mark.parametrize("family, coords", [("qwen3-vl-moe", "qwen3-vl"), ("qwen3.5", "qwen3-vl"),
+                                            ("thinking", "qwen3-vl-thinking")])
+def test_sft_then_eval_with_the_trained_model(checkpoints, mixes, world_dir, family, coords, tmp_path):
+    """SFT steps on targets in the family's space (Thinking: after an empty think block), the saved model
+    reloads as its class, and ``eval custom`` answers with it through the family's processor."""
+    from visionr1.train.data import load_dataset_dir, sft_dataset
+
+    row = sft_dataset(load_dataset_dir(mixes[coords], coords), coords, 3136, 401408)[0]
+    target = row["completion"][0]["content"]
+    adapter = get_adapter(coords)
+    parsed = adapter.parse(target, adapter.geometry(row["width"], row["height"]))
+    assert parsed.format_ok and len(parsed.boxes) == len(row["gt"])
+    assert target.startswith("<think>\n\n</think>\n\n```json") == (coords == "qwen3-vl-thinking")
+    out = tmp_path / "sft"
+    assert run_cli("train", "sft", "--model", checkpoints[family], "--data", mixes[coords], "--out", out,
+                   "--family", coords, "--max-steps", "2", "--per-device-train-batch-size", "2",
+                   "--gradient-accumulation-steps", "1", "--bf16", "false", "--save-steps", "2") == 0
+    losses = [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert len(losses) == 2 and all(v > 0 for v in losses)
+    assert type(AutoModelForImageTextToText.from_pretrained(out)).__name__ == MODEL_CLASSES.get(family, MODEL_CLASSES[
+        "qwen3-vl"])
+    # MoE: TRL's SFT turns router logits on while training; the saved model has them off again (generate() with
+    # them on fails in transformers 5.25), and the checkpoint saved during training, which has them on, is
+    # evaluated below all the same
+    text = json.loads((out / "config.json").read_text())["text_config"]
+    assert text.get("output_router_logits", False) is False
+    model = out / "checkpoint-2" if family.endswith("-moe") else out
+    if family.endswith("-moe"):
+        assert json.loads((model / "config.json").read_text())["text_config"]["output_router_logits"] is True
+    ev = tmp_path / "eval"
+    assert run_cli("eval", "custom", "--model", model, "--family", coords, "--data-root", world_dir / "v3det",
+                   "--annotations", world_dir / "v3det/annotations/v3det_2023_v1_val.json", "--out", ev,
+                   "--limit", "3", "--max-new-tokens", "8") == 0
+    report = json.loads((ev / "report.json").read_text())
+    m = next(iter(report["sets"].values()))
+    assert m["answered"] == 3
+    if coords == "qwen3-vl-thinking":
+        assert m["think_unclosed"] + (m["think_chars_mean"] is not None) >= 1
+
+
+def test_grpo_resume_with_a_qwen3_checkpoint(checkpoints, mixes, tmp_path):
+    out = tmp_path / "grpo"
+    common = ["train", "grpo", "--model", checkpoints["qwen3-vl"], "--data", mixes["qwen3-vl"], "--out", out,
+              "--family", "qwen3-vl", "--config", "configs/grpo/tiny-cpu.yaml", "--max-completion-length", "8",
+              "--save-steps", "1"]
+    assert run_cli(*common, "--max-steps", "1") == 0
+    assert run_cli(*common, "--max-steps", "2", "--resume", "latest") == 0
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
+    assert steps == [1, 2]
+    assert json.loads((out / "run_config.json").read_text())["resume"].endswith("checkpoint-1")
