@@ -320,7 +320,8 @@ def _iou(a, b) -> float:
 
 
 @pytest.mark.parametrize("family, coords", [("qwen3-vl", "qwen3-vl"), ("qwen3-vl-moe", "qwen3-vl"),
-                                            ("qwen3.5", "qwen3-vl"), ("thinking", "qwen3-vl-thinking")])
+                                            ("qwen3.5", "qwen3-vl"), ("qwen3.5-moe", "qwen3-vl"),
+                                            ("thinking", "qwen3-vl-thinking")])
 def test_grpo_two_prompts_per_process_rewards_by_hand(checkpoints, mixes, family, coords, tmp_path, monkeypatch):
     """Real TRL GRPO steps (8 completions = 2 prompts x G 4 per micro-step) on images of several sizes: every
     row's format reward is the one read by hand on the 0-1000 grid, rows without a box get no recall or
