@@ -474,3 +474,28 @@ def test_grpo_resume_with_a_qwen3_checkpoint(checkpoints, mixes, tmp_path):
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"reward"' in x]
     assert steps == [1, 2]
     assert json.loads((out / "run_config.json").read_text())["resume"].endswith("checkpoint-1")
+
+
+@settings(max_examples=150, deadline=None)
+@given(think=st.text(max_size=60).filter(lambda t: "</think>" not in t), w=st.integers(1, 3000),
+       h=st.integers(1, 3000), n=st.integers(0, 4), seed=st.integers(0, 2**16))
+def test_thinking_parser_reads_only_the_answer(think, w, h, n, seed):
+    """After </think>: exactly what the Instruct family reads from the answer alone; without </think>: a format
+    failure with no box, whatever the text holds (boxes included)."""
+    if max(w, h) / min(w, h) > 200:
+        return
+    rng = np.random.default_rng(seed)
+    gt = []
+    for _ in range(n):
+        x1, x2 = sorted(rng.uniform(0, w, 2))
+        y1, y2 = sorted(rng.uniform(0, h, 2))
+        gt.append({"label": "cat", "bbox": [x1, y1, x1 + max(x2 - x1, 1.0), y1 + max(y2 - y1, 1.0)]})
+    instruct, thinking = get_adapter("qwen3-vl"), get_adapter("qwen3-vl-thinking")
+    geo = instruct.geometry(w, h)
+    answer_text = instruct.serialize(gt, geo)
+    a = thinking.parse(think + "</think>\n\n" + answer_text, geo)
+    b = instruct.parse(answer_text, geo)
+    assert (a.format_ok, a.model_boxes.tolist(), a.labels) == (b.format_ok, b.model_boxes.tolist(), b.labels)
+    assert thinking.parse(thinking.serialize(gt, geo), geo).model_boxes.tolist() == b.model_boxes.tolist()
+    unclosed = thinking.parse(think + answer_text, geo)
+    assert not unclosed.format_ok and len(unclosed.boxes) == 0
