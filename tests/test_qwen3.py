@@ -499,3 +499,17 @@ def test_thinking_parser_reads_only_the_answer(think, w, h, n, seed):
     assert thinking.parse(thinking.serialize(gt, geo), geo).model_boxes.tolist() == b.model_boxes.tolist()
     unclosed = thinking.parse(think + answer_text, geo)
     assert not unclosed.format_ok and len(unclosed.boxes) == 0
+
+
+def test_review_of_a_thinking_run(fo, world_dir, tmp_path):
+    """``review eval`` reads the family from the evaluation's report: answers after </think>, on the 0-1000 grid."""
+    run = tmp_path / "rec"
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--sets", "refcoco:val", "--limit", "4",
+                   "--out", run, "--backend", "oracle", "--family", "qwen3-vl-thinking") == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["family"] == "qwen3-vl-thinking" and report["headline"] == 100.0
+    assert run_cli("review", "eval", run, "--name", "vr1-qwen3-thinking") == 0
+    ds = fo.load_dataset("vr1-qwen3-thinking")
+    assert len(ds) == 4 and ds.count_sample_tags() == {}
+    for s in ds:
+        assert s.rec_format == s.rec_recall == s.rec_precision == 1.0 and s.rec_eval_tp == 1
