@@ -513,3 +513,18 @@ def test_review_of_a_thinking_run(fo, world_dir, tmp_path):
     assert len(ds) == 4 and ds.count_sample_tags() == {}
     for s in ds:
         assert s.rec_format == s.rec_recall == s.rec_precision == 1.0 and s.rec_eval_tp == 1
+
+
+def test_vllm_folder_gets_the_runs_pixel_limits(checkpoints, tmp_path):
+    """vLLM reads the processor from the folder: the patched folder of a Qwen3 checkpoint (limits in ``size``)
+    gives the run's factor-32 geometry to a plain from_pretrained."""
+    from visionr1.train.model import with_pixel_limits
+
+    path = with_pixel_limits(str(checkpoints["qwen3-vl-moe"]), "qwen3-vl", 4096, 409600, tmp_path / "vllm")
+    processor = AutoProcessor.from_pretrained(path)
+    assert (processor.image_processor.size["shortest_edge"], processor.image_processor.size["longest_edge"]) == (
+        4096, 409600)
+    geo = get_adapter("qwen3-vl").geometry(1280, 720, min_pixels=4096, max_pixels=409600)
+    assert input_size(processor, 1280, 720) == (geo.input_width, geo.input_height) != (1280, 720)
+    assert json.loads((checkpoints["qwen3-vl-moe"] / "preprocessor_config.json").read_text())["size"][
+        "shortest_edge"] == 65536  # the checkpoint itself is left as it was
