@@ -457,3 +457,105 @@ def test_heldout_evaluation_needs_its_set(tiny_model_dir, mix, tmp_path, capsys)
                    "--heldout-every", "5", "--heldout-annotations", tmp_path / "none.json", "--heldout-images",
                    tmp_path) == 2
     assert "none.json" in _one_line(capsys) and not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ --out protects itself: the run record
+
+
+def _sft(out: Path, tiny_model_dir, mix, *extra) -> int:
+    return run_cli("train", "sft", "--model", tiny_model_dir, "--data", mix, "--out", out,
+                   "--per-device-train-batch-size", "2", "--gradient-accumulation-steps", "1", *extra)
+
+
+def test_a_run_into_a_used_folder_is_refused_and_force_starts_over(tiny_model_dir, mix, tmp_path, capsys):
+    """Re-running into --out without --resume used to start over silently (metrics.jsonl appended: steps 1, 2 then
+    1, 2 again; old checkpoints kept). Now it is refused with one line and nothing in the folder changes;
+    --force clears a training folder (and only one)."""
+    from conftest import one_error
+
+    from visionr1.io import tree_digest
+
+    out = tmp_path / "run"
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", "--save-steps", "2") == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["kind"] == "sft" and record["data_fingerprint"] and record["config_hash"]
+    assert json.loads((out / "checkpoint-2" / "run.json").read_text()) == record  # every checkpoint says whose
+    before = tree_digest(out)
+    capsys.readouterr()
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", "--save-steps", "2") == 2
+    assert "holds this run already" in one_error(capsys, out, "--resume latest", "--force")
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", "--learning-rate", "1e-3") == 2
+    assert "holds another run (options" in one_error(capsys, out)
+    assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", out, "--max-steps", "1") == 2
+    assert "kind sft (this run: grpo)" in one_error(capsys, out)
+    assert tree_digest(out) == before  # refused: nothing touched
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "1", "--learning-rate", "1e-3", "--force") == 0
+    assert [r["step"] for r in metrics(out) if "loss" in r] == [1]  # started over, not appended
+    assert not (out / "checkpoint-2").exists()
+    assert json.loads((out / "run.json").read_text())["config_hash"] != record["config_hash"]
+
+    other = tmp_path / "notes"  # not a training folder: --force never clears it
+    other.mkdir()
+    (other / "mine.txt").write_text("keep")
+    capsys.readouterr()
+    assert _sft(other, tiny_model_dir, mix, "--max-steps", "1", "--force") == 2
+    one_error(capsys, other, "holds no training run record")
+    assert (other / "mine.txt").read_text() == "keep"
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "1", "--force", "--resume", "latest") == 2
+    one_error(capsys, "--force", "--resume")
+    missing = tmp_path / "never"  # a refused run leaves no folder behind
+    assert _sft(missing, tiny_model_dir, tmp_path / "no-mix", "--max-steps", "1") == 2
+    assert not missing.exists()
+
+
+def test_resume_continues_only_its_own_run_and_never_past_max_steps(tiny_model_dir, mix, tmp_path, capsys):
+    """The "9/4" case: a resume continued a checkpoint-4 past --max-steps 2; a leftover checkpoint of another run
+    was continued as if it were this run's."""
+    from conftest import one_error
+
+    a = tmp_path / "a"
+    assert _sft(a, tiny_model_dir, mix, "--max-steps", "4", "--save-steps", "2") == 0
+    capsys.readouterr()
+    assert _sft(a, tiny_model_dir, mix, "--max-steps", "2", "--save-steps", "2", "--resume", "latest") == 2
+    one_error(capsys, "checkpoint-4", "at step 4, past this run's max_steps 2")
+    assert [r["step"] for r in metrics(a) if "loss" in r] == [1, 2, 3, 4]
+
+    b = tmp_path / "b"  # another run (another learning rate) with a checkpoint-1
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "1", "--save-steps", "1", "--learning-rate", "1e-3") == 0
+    shutil.copytree(a / "checkpoint-2", b / "checkpoint-2")  # a leftover of run a, newer than b's own
+    capsys.readouterr()
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "3", "--save-steps", "1", "--learning-rate", "1e-3",
+                "--resume", "latest") == 2
+    one_error(capsys, "checkpoint-2", "the checkpoint is of another run (options")
+    (b / "checkpoint-2" / "run.json").unlink()  # a checkpoint that does not say whose it is
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "3", "--save-steps", "1", "--learning-rate", "1e-3",
+                "--resume", "latest") == 2
+    one_error(capsys, "checkpoint-2", "has no run record")
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "3", "--resume", "latest") == 2  # run a's options, b's folder
+    one_error(capsys, "holds another run")
+    assert [r["step"] for r in metrics(b) if "loss" in r] == [1]
+
+
+def test_a_second_run_into_the_same_folder_at_the_same_time_is_refused(tiny_model_dir, mix, tmp_path, capsys):
+    import time
+
+    from conftest import one_error
+
+    out = tmp_path / "busy"
+    first = subprocess.Popen([sys.executable, "-m", "visionr1.train", "sft", "--model", str(tiny_model_dir),
+                              "--data", str(mix), "--out", str(out), "--max-steps", "1000", "--save-strategy", "no",
+                              "--per-device-train-batch-size", "2", "--gradient-accumulation-steps", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while not (out / "run.json").is_file():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        record = (out / "run.json").read_bytes()
+        for extra in ((), ("--force",), ("--resume", "latest")):
+            assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", *extra) == 2
+            one_error(capsys, out, "in use by another visionr1 run")
+        assert first.poll() is None and (out / "run.json").read_bytes() == record
+    finally:
+        first.kill()
+        first.wait()
