@@ -559,3 +559,24 @@ def test_a_second_run_into_the_same_folder_at_the_same_time_is_refused(tiny_mode
     finally:
         first.kill()
         first.wait()
+
+
+def test_progress_lines_when_the_output_is_not_a_terminal(tiny_model_dir, mix, tmp_path):
+    """Under SLURM, nohup or a pipe training printed one line at the end; now a line every N steps on the main
+    process: step, reward and its terms, loss, KL, seconds per step and the time left."""
+    import re
+
+    out = tmp_path / "logged"
+    proc = subprocess.run(
+        [sys.executable, "-m", "visionr1.train", "grpo", "--model", str(tiny_model_dir), "--data", str(mix),
+         "--out", str(out), "--config", str(ROOT / "configs/grpo/tiny-cpu.yaml"), "--max-steps", "4",
+         "--max-completion-length", "16", "--save-strategy", "no", "--progress-every", "2"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("step ")]
+    assert [x.split(",")[0].split(" (")[0].split(": ")[0][:8] for x in lines] == ["step 2/4", "step 4/4"], lines
+    pattern = (r"step \d/4, reward [\d.]+ \(format [\d.]+ recall [\d.]+ precision [\d.]+\), loss [-\d.e]+, "
+               r"kl [-\d.e]+, [\d.]+ s/step, ETA \d+s")
+    assert all(re.fullmatch(pattern, x) for x in lines), lines
+    assert lines[-1].endswith("ETA 0s")
+    assert "grpo done" in proc.stdout

@@ -15,7 +15,7 @@ RUN_RECORD = "run.json"
 # options a resumed run may change without becoming another run: how long it runs, how it saves and logs, the
 # held-out evaluation (none of them changes what a step computes)
 RESUMABLE = ("max_steps", "num_train_epochs", "save_steps", "save_total_limit", "save_strategy", "logging_steps",
-             "report_to", "heldout_every", "heldout_annotations", "heldout_images", "heldout_limit",
+             "report_to", "progress_every", "heldout_every", "heldout_annotations", "heldout_images", "heldout_limit",
              "heldout_protocol", "heldout_max_new_tokens")
 IDENTITY = ("kind", "model", "model_fingerprint", "data_fingerprint", "config_hash")
 

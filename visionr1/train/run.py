@@ -141,7 +141,7 @@ def _train(kind: str, model_path: str, data: Path, out: Path, config, resume: st
                                   attn_implementation=config.attn_implementation,
                                   init_kwargs=config.model_init_kwargs, loader=config.model_loader,
                                   loader_config=config, freeze_vision_tower=config.freeze_vision_tower)
-    callbacks = [MetricsFile(out), RichProgress()]
+    callbacks = [MetricsFile(out), RichProgress(config.progress_every)]
     if heldout is not None:
         callbacks.append(HeldoutEval(out, heldout, config.family, config.min_pixels, config.max_pixels,
                                      config.heldout_every, config.heldout_max_new_tokens))
