@@ -580,3 +580,60 @@ def test_progress_lines_when_the_output_is_not_a_terminal(tiny_model_dir, mix, t
     assert all(re.fullmatch(pattern, x) for x in lines), lines
     assert lines[-1].endswith("ETA 0s")
     assert "grpo done" in proc.stdout
+    assert "threads: 1 per process (set by OMP_NUM_THREADS)" in proc.stderr  # the test's own setting, said
+
+
+def test_threads_are_chosen_said_and_overridable(monkeypatch):
+    """CPU threads per process: --threads, else VISIONR1_THREADS, else OMP_NUM_THREADS, else the CPUs not busy
+    at start shared by this machine's processes of the run; torch computes with them."""
+    from visionr1 import threads
+    from visionr1.errors import VisionR1Error
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("VISIONR1_THREADS", raising=False)
+    n, why = threads.choose()
+    assert 1 <= n <= threads.cpus() and "load" in why and "--threads" in why
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(4 * threads.cpus()))
+    assert threads.choose()[0] == 1  # more processes than CPUs: one thread each
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert threads.choose() == (5, "set by OMP_NUM_THREADS")
+    monkeypatch.setenv("VISIONR1_THREADS", "3")
+    assert threads.choose() == (3, "set by VISIONR1_THREADS")
+    assert threads.choose(2) == (2, "set by --threads")
+    monkeypatch.setenv("VISIONR1_THREADS", "0")
+    with pytest.raises(VisionR1Error, match="VISIONR1_THREADS must be a positive number"):
+        threads.choose()
+    code = ("import torch; from visionr1.cli import main; main(['--threads', '3', 'synth', 'world', '--help']); "
+            "print(torch.get_num_threads())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "OMP_NUM_THREADS"})
+    assert proc.stdout.split()[-1] == "3", proc.stderr[-2000:]
+
+
+def test_a_mistyped_model_path_is_one_line_without_a_hub_lookup(tiny_model_dir, mix, tmp_path, capsys,
+                                                                 monkeypatch):
+    """A model path that looks local (or any, with HF_HUB_OFFLINE=1) used to become a hub lookup: "Repo id must
+    be in the form ..." or ~25 s of network retries."""
+    import time
+
+    from conftest import one_error
+
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for typo in (str(tmp_path / "runs" / "sft-typo"), "./runs/sft", "runs/demo/model", "runs/sft/", "~/no-model"):
+        start = time.monotonic()
+        assert run_cli("train", "sft", "--model", typo, "--data", mix, "--out", tmp_path / "o") == 2
+        one_error(capsys, f"no such model folder: {typo}")
+        assert time.monotonic() - start < 10 and not (tmp_path / "o").exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run_cli("eval", "custom", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--annotations",
+                   tmp_path / "a.json", "--data-root", tmp_path, "--out", tmp_path / "e") == 2
+    one_error(capsys, "no such model folder: Qwen/Qwen2.5-VL-7B-Instruct")
+    assert run_cli("train", "grpo", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--data", mix, "--out",
+                   tmp_path / "o") == 2
+    one_error(capsys, "no such model folder: Qwen/Qwen2.5-VL-7B-Instruct", "HF_HUB_OFFLINE")
+    from visionr1.models import check_model_path
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    check_model_path("Qwen/Qwen2.5-VL-7B-Instruct")  # a hub id stays one
+    check_model_path(str(tiny_model_dir))

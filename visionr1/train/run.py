@@ -130,6 +130,9 @@ def _train(kind: str, model_path: str, data: Path, out: Path, config, resume: st
         raise VisionR1Error(f"output directory {out} is not writable")
     if main:
         write_json(out / RUN_RECORD, record, indent=2)
+    from visionr1.threads import announce
+
+    announce()
     if getattr(config, "use_vllm", False) and not config.model_loader:  # vLLM reads the processor from the folder
         model_path = with_pixel_limits(model_path, config.family, config.min_pixels, config.max_pixels,
                                        out / "vllm-model")
