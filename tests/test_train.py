@@ -637,3 +637,18 @@ def test_a_mistyped_model_path_is_one_line_without_a_hub_lookup(tiny_model_dir, 
     monkeypatch.delenv("HF_HUB_OFFLINE")
     check_model_path("Qwen/Qwen2.5-VL-7B-Instruct")  # a hub id stays one
     check_model_path(str(tiny_model_dir))
+
+
+@pytest.mark.parametrize("config", sorted(p.relative_to(ROOT).as_posix() for d in ("configs/grpo", "configs/sft")
+                                          for p in (ROOT / d).glob("*.yaml")))
+def test_every_shipped_training_config_loads_and_bounds_its_checkpoints(config, tmp_path):
+    """Every training config loads; every one but the CPU trials' (tiny-*) keeps a bounded number of checkpoints
+    (a 7B checkpoint with optimizer state is about 115 GB): configs added later are covered too."""
+    from visionr1.train.config import load_config
+
+    doc = yaml.safe_load((ROOT / config).read_text())
+    if not Path(config).name.startswith("tiny-"):
+        assert isinstance(doc.get("save_total_limit"), int) and 1 <= doc["save_total_limit"] <= 4, config
+    kind = config.split("/")[1]
+    options = load_config(kind, ROOT / config, {"attn_implementation": "sdpa", "bf16": "false"}, tmp_path)
+    assert options.save_total_limit == doc.get("save_total_limit")
