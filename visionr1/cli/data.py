@@ -28,9 +28,9 @@ def build_cmd(
                                                            "grefcoco/.")] = None,
     vg_root: Annotated[Path | None, typer.Option(help="Visual Genome root (region_descriptions.json, ...).")] = None,
     embed_images: Annotated[bool, typer.Option("--embed-images", help="Store image bytes in the dataset.")] = False,
-    allow_short: Annotated[bool, typer.Option("--allow-short",
-                                              help="Build a smaller mix when a source has too few samples: every "
-                                                   "part of the source shrinks alike, keeping the recipe's shares.")] = False,
+    allow_short: Annotated[bool, typer.Option("--allow-short", help=(
+        "Build a smaller mix when a source has too few samples: every part of the source shrinks alike, keeping the "
+        "recipe's shares."))] = False,
     export: Annotated[str | None, typer.Option(help="Also write the released code's format: official.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier build in --out.")] = False,
 ) -> None:
