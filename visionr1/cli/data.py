@@ -18,7 +18,8 @@ app = typer.Typer(help="The training mix: build it from dataset roots (or the sy
 @app.command("build")
 def build_cmd(
     out: Annotated[Path, typer.Option(help="Output folder (dataset/, data.parquet, manifest.json).")],
-    recipe: Annotated[str, typer.Option(help="Built-in recipe name (paper-49k, synthetic) or a YAML file. "
+    recipe: Annotated[str, typer.Option(help="Built-in recipe name (paper-49k, synthetic, shapes-simple, shapes-dense) "
+                                             "or a YAML file. "
                                              "Default: synthetic without dataset roots, else paper-49k.")] = "",
     family: Annotated[str, typer.Option(help="Model family whose instruction templates are rendered.")] = "qwen2.5-vl",
     coco_root: Annotated[Path | None, typer.Option(help="COCO root (annotations/, train2017/, train2014/).")] = None,
