@@ -652,3 +652,22 @@ def test_every_shipped_training_config_loads_and_bounds_its_checkpoints(config, 
     kind = config.split("/")[1]
     options = load_config(kind, ROOT / config, {"attn_implementation": "sdpa", "bf16": "false"}, tmp_path)
     assert options.save_total_limit == doc.get("save_total_limit")
+
+
+def test_train_options_lists_every_option_and_help_keeps_its_text(capsys):
+    from dataclasses import fields
+
+    from visionr1.train.config import VisionR1GRPOConfig
+
+    assert run_cli("train", "options", "grpo") == 0
+    listed = capsys.readouterr().out
+    assert "--beta (default 0.2): KL coefficient" in listed and "--progress-every (default 0)" in listed
+    assert all(f"--{f.name.replace('_', '-')} (" in listed for f in fields(VisionR1GRPOConfig) if f.init)
+    assert run_cli("train", "options", "dpo") == 2
+    for argv, text in ((("train", "grpo", "--help"), "configs/grpo/*.yaml"),
+                       (("train", "grpo", "--help"), "visionr1 train options grpo"),
+                       (("data", "stats", "--help"), "<path>/stats"),
+                       (("data", "build", "--help"), "shapes-simple")):
+        capsys.readouterr()
+        run_cli(*argv)
+        assert text in " ".join(capsys.readouterr().out.replace("│", " ").split()), (argv, text)

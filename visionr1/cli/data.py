@@ -72,7 +72,7 @@ def build_cmd(
 def stats_cmd(
     path: Annotated[Path, typer.Argument(help="A folder written by `visionr1 data build`.")],
     out: Annotated[Path | None, typer.Option(help="Where to write stats.json and the PNG histograms "
-                                                  "(default: <path>/stats).")] = None,
+                                                  "(default: `<path>/stats`).")] = None,
 ) -> None:
     """Counts per source / task / difficulty, negatives, and histograms of instances per sample (PNG)."""
     from visionr1.data.stats import mix_stats
