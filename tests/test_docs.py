@@ -387,3 +387,18 @@ def test_path_checker_finds_a_path_nothing_writes():
                        "visionr1 train sft --model Qwen/Qwen2.5-VL-7B-Instruct --data $MIX --config x.yaml --out o",
                        "```", ""])
     assert read_paths(page) == ["doc:3: --data mix", "doc:5: --model runs/demo/model", "doc:6: --config x.yaml"]
+
+
+def test_the_specification_is_the_projects_own():
+    """Every reference to the specification points at docs/spec.md (no "SPEC.md" / "SPEC §" of a file the
+    repository does not have), and every section it names exists there."""
+    spec = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", spec, flags=re.M))
+    assert {"1", "2", "3", "3.1", "3.2", "3.3", "3.4", "4"} <= sections
+    files = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "visionr1").rglob("*.py"),
+             *(ROOT / "configs").rglob("*.yaml")]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"SPEC(\.md| ?§| \d)", text), path
+        for ref in re.findall(r"spec(?:\.md)?\]?\(?[\w.]*\)? §(\d+(?:\.\d+)?)", text):
+            assert ref in sections, (path, ref)

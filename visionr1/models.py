@@ -3,7 +3,7 @@
 ``build_processor`` is the one place a processor is made. A hub checkpoint's ``preprocessor_config.json``
 carries ``min_pixels`` / ``max_pixels`` (3136 / 12845056 for Qwen2.5-VL-7B-Instruct) that override a ``size=``
 argument of ``from_pretrained`` in transformers, so the run's limits are set on the loaded image processor and
-the result is checked against the coordinate adapter's geometry on probe images (SPEC §1).
+the result is checked against the coordinate adapter's geometry on probe images (docs/spec.md §1).
 """
 
 from __future__ import annotations

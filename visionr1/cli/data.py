@@ -35,7 +35,7 @@ def build_cmd(
     export: Annotated[str | None, typer.Option(help="Also write the released code's format: official.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier build in --out.")] = False,
 ) -> None:
-    """Build the training mix of a recipe from the datasets on disk (SPEC §2): COCO detection, ODinW / V3Det
+    """Build the training mix of a recipe from the datasets on disk (docs/spec.md §2): COCO detection, ODinW / V3Det
     grounding, RefCOCO-family / Visual Genome REC. Without dataset roots it builds from the synthetic world."""
     from visionr1.data.build import build
     from visionr1.data.recipe import load_recipe

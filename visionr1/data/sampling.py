@@ -1,4 +1,4 @@
-"""Turn what the readers found into training samples of one task (SPEC §2), following a recipe.
+"""Turn what the readers found into training samples of one task (docs/spec.md §2), following a recipe.
 
 Units are sampled without replacement: detection samples per image, grounding samples per (image, category),
 REC samples per expression. Samples with objects keep ``instance_range`` (released code: 1-30 instances);

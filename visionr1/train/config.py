@@ -100,7 +100,7 @@ class VisionR1GRPOConfig(_Common, GRPOConfig):
     use_bias_correction_kl: bool = field(default=False, metadata={
         "help": "Multiply the k3 KL term by the importance ratio (TRL 1.x default: on). Off = the k3 estimator of "
                 "the paper's Eq. 2 and of the released code (trl 0.14)."})
-    # the reward (SPEC §3): the options of RewardConfig, except weights (TRL's reward_weights)
+    # the reward (docs/spec.md §3): the options of RewardConfig, except weights (TRL's reward_weights)
     preset: str = _reward_option("preset")
     switch: float | None = _reward_option("switch")
     switch_step: int | None = _reward_option("switch_step")
