@@ -671,3 +671,19 @@ def test_train_options_lists_every_option_and_help_keeps_its_text(capsys):
         capsys.readouterr()
         run_cli(*argv)
         assert text in " ".join(capsys.readouterr().out.replace("│", " ").split()), (argv, text)
+
+
+def test_run_identity_sees_weights_not_paths(tiny_model_dir, mix, tmp_path):
+    """The run record names a local model by its weights: the same checkpoint in another folder (moved, copied) is
+    the same run; other weights, another mix or other options are another run."""
+    from visionr1.train.record import config_hash, differences, run_record
+
+    link = tmp_path / "moved"
+    shutil.copytree(tiny_model_dir, link)
+    options = {"learning_rate": 1e-6, "beta": 0.2, "max_steps": 4}
+    a = run_record("grpo", str(tiny_model_dir), mix, options)
+    assert differences(a, run_record("grpo", str(link), mix, options)) == []
+    assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "max_steps": 8})) == []
+    assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04}))[0].startswith(
+        "options (config hash")
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})

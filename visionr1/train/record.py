@@ -73,10 +73,14 @@ def read_record(folder: Path) -> dict | None:
 def differences(before: dict, now: dict) -> list[str]:
     """What makes the run recorded as ``before`` another run than ``now``, as phrases (empty: the same run)."""
     out = []
+    same_weights = before.get("model_fingerprint") is not None and \
+        before.get("model_fingerprint") == now.get("model_fingerprint")
     for key in IDENTITY:
         was, is_ = before.get(key), now.get(key)
         if was == is_ or (key == "model_fingerprint" and before.get("model") != now.get("model")):
             continue
+        if key == "model" and same_weights:
+            continue  # the same checkpoint, moved or reached by another path
         out.append({"model_fingerprint": f"the weights of {was and before.get('model')} changed",
                     "data_fingerprint": f"data {before.get('data')} (fingerprint {was}, this run: {now.get('data')} "
                                         f"{is_})",
