@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from visionr1.cli import main
-from visionr1.cli.demo import ODINW_SETS, PROFILE, RECIPE, reward_trend
+from visionr1.cli.demo import ODINW_SETS, PROFILE, RECIPE, SCALES, reward_trend
 from visionr1.data.layouts import ODINW_13
 from visionr1.io import sha256_file, tree_digest
 from visionr1.resources import resource_dir
@@ -107,7 +107,7 @@ def main_(args: argparse.Namespace) -> dict:
         roots = {"coco": "coco", "odinw": "odinw", "v3det": "v3det", "refcoco": "refer", "vg": "vg"}
         times["mix"] = run(["data", "build", "--out", mix, "--recipe", RECIPE, "--force",
                             *[a for src, folder in roots.items() for a in (f"--{src}-root", world / folder)]])
-    steps = ["--max-steps", args.steps, "--heldout-every", 10, "--heldout-annotations",
+    steps = ["--max-steps", args.steps, "--heldout-every", SCALES["full"].heldout_every, "--heldout-annotations",
              world / "coco" / "annotations" / "instances_val2017.json", "--heldout-images", world / "coco" / "val2017",
              "--heldout-limit", 16, "--heldout-max-new-tokens", TOKENS]
     lr = {"sft": ["--learning-rate", args.sft_lr] if args.sft_lr else [],
@@ -187,8 +187,10 @@ if __name__ == "__main__":
                    help="work folder (re-running with the same base and settings resumes)")
     p.add_argument("--base", type=Path, help="base checkpoint (default: the shipped models/shapes-base)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=60, help="SFT and GRPO steps (4 samples each)")
-    p.add_argument("--eval-limit", type=int, default=64, help="held-out queries per evaluation set")
+    p.add_argument("--steps", type=int, default=SCALES["full"].steps,
+                   help="SFT and GRPO steps (4 samples each; default: the demo's)")
+    p.add_argument("--eval-limit", type=int, default=SCALES["full"].eval_limit,
+                   help="held-out queries per evaluation set (default: the demo's)")
     p.add_argument("--sft-lr", type=float, help="override configs/demo/sft.yaml's learning rate")
     p.add_argument("--grpo-lr", type=float, help="override configs/demo/grpo.yaml's learning rate")
     p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip Tables 3, 4 and 10")

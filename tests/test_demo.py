@@ -51,7 +51,7 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     assert len(losses) == 3
     grpo = [json.loads(x) for x in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in grpo if "reward" in r] == [1, 2, 3]
-    assert summary["grpo_reward"]["steps"] == 3 and summary["seconds"]["total"] > 0
+    assert summary["grpo_reward"]["steps"] == summary["grpo_recall"]["steps"] == 3 and summary["seconds"]["total"] > 0
     # held-out mAP during training: before the first step, every 2 steps and at the end, for SFT and GRPO
     for name in ("sft", "grpo"):
         assert [r["step"] for r in summary["heldout_during_training"][name]] == [0, 2, 3]
@@ -78,3 +78,21 @@ def test_warns_when_a_model_ignores_its_image():
     assert (apart["distinct_answers"], apart["most_common_answer"]) == (10, 1)
     warnings = ignores_image({"custom": {"base": same, "sft": apart}})
     assert len(warnings) == 1 and "base (pretrained) gives one answer to 6 of 10 custom queries" in warnings[0]
+
+
+def test_reward_trend_against_noise_and_standard_error():
+    """The demo's verdict on the training reward: a drift far below one step's noise is still a rise beyond its
+    standard error over 100 steps; a flat noisy series is neither; a clean ramp is both."""
+    import random
+
+    from visionr1.cli.demo import reward_trend
+
+    rng = random.Random(0)
+    drift = [2.3 + 0.35 * i / 99 + rng.gauss(0, 0.3) for i in range(100)]
+    flat = [2.4 + rng.gauss(0, 0.25) for _ in range(100)]
+    ramp = [2.0 + i / 99 for i in range(100)]
+    d, f, r = reward_trend(drift), reward_trend(flat), reward_trend(ramp)
+    assert 0.25 < d["noise"] < 0.4 and 0.05 < d["se"] < 0.12 and d["rising_se"] and not d["rising"]
+    assert not f["rising_se"] and not f["rising"] and abs(f["rise"]) < 2 * f["se"]
+    assert r["rising"] and r["rising_se"] and r["noise"] < 1e-9 and r["rise"] == round(
+        sum(ramp[-25:]) / 25 - sum(ramp[:25]) / 25, 4)

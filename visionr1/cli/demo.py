@@ -24,6 +24,8 @@ IMAGES = 1000  # synthetic COCO train images: the recipe's detection samples
 # the world and mix of the demo, those the shipped base was pretrained on (a base for the dense profile is not
 # trained yet: docs/synth.md)
 PROFILE, RECIPE = "simple", "shapes-simple"
+RECALL = "rewards/recall/mean"  # the recall term of the training reward in metrics.jsonl (what a base that names
+# part of each scene has to gain)
 IGNORES_IMAGE = 0.5  # warn when one answer is given to this share of the held-out images (or more)
 
 
@@ -39,7 +41,7 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale(steps=40, eval_limit=48, heldout_every=10, heldout_limit=16),
+    "full": Scale(steps=100, eval_limit=48, heldout_every=20, heldout_limit=16),
     "fast": Scale(steps=3, eval_limit=8, heldout_every=2, heldout_limit=4),
 }
 
@@ -89,17 +91,20 @@ def stages(out: Path, scale: Scale, base: Path) -> list[tuple[str, list[str]]]:
 
 
 def reward_trend(rewards: list[float]) -> dict:
-    """The GRPO training reward's first and last quarter, their difference and the step-to-step noise (the standard
-    deviation of one step's reward around its neighbours: of the successive differences, over sqrt 2). ``rising``:
-    the last quarter is above the first by more than that noise."""
+    """A training reward's first and last quarter, their difference, the step-to-step noise (the standard deviation
+    of one step's reward around its neighbours: of the successive differences, over sqrt 2) and the standard error
+    of the difference (the quarters' spreads over their sizes). ``rising``: the last quarter is above the first by
+    more than one step's noise (visible in the raw curve); ``rising_se``: by more than twice its standard error."""
     import statistics
 
     k = max(1, len(rewards) // 4)
     first, last = statistics.mean(rewards[:k]), statistics.mean(rewards[-k:])
     steps = [b - a for a, b in itertools.pairwise(rewards)]
     noise = statistics.stdev(steps) / 2 ** 0.5 if len(steps) > 1 else 0.0
+    se = ((statistics.variance(rewards[:k]) + statistics.variance(rewards[-k:])) / k) ** 0.5 if k > 1 else 0.0
     return {"first_quarter": round(first, 4), "last_quarter": round(last, 4), "rise": round(last - first, 4),
-            "noise": round(noise, 4), "rising": last - first > noise, "steps": len(rewards)}
+            "noise": round(noise, 4), "se": round(se, 4), "rising": last - first > noise,
+            "rising_se": last - first > 2 * se, "steps": len(rewards)}
 
 
 def summarize(out: Path, seconds: dict[str, float]) -> dict:
@@ -129,6 +134,7 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
             "grpo_above_base": {b: {k: rows["grpo"][k] > rows["base"][k] for k in ("mAP", "AR100")}
                                 for b, rows in results.items()},
             "grpo_reward": reward_trend([r["reward"] for r in logs if "reward" in r]),
+            "grpo_recall": reward_trend([r[RECALL] for r in logs if RECALL in r]),
             "heldout_during_training": heldout,
             "seeds": 1, "warnings": ignores_image(results),
             "curves": str(out / "grpo" / "reward_curves.png"), "seconds": seconds}
@@ -193,6 +199,19 @@ def verdict(summary: dict) -> str:
     return "GRPO vs the base in this run: " + "; ".join(parts) + "."
 
 
+def trend_line(summary: dict) -> str:
+    """The GRPO training reward's and its recall term's first → last quarter, against their noise."""
+    def one(g: dict) -> str:
+        verdict = ("rising beyond one step's noise" if g["rising"] else "rising beyond its standard error, within "
+                   "one step's noise" if g["rising_se"] else "not rising beyond its standard error")
+        return (f"{g['first_quarter']:.3f} → {g['last_quarter']:.3f} ({g['rise']:+.3f}; step-to-step noise "
+                f"{g['noise']:.3f}, standard error {g['se']:.3f}: {verdict})")
+
+    g, recall = summary["grpo_reward"], summary["grpo_recall"]
+    return (f"GRPO training reward (format + recall + precision, 0-3), first → last quarter of {g['steps']} steps: "
+            f"{one(g)}; its recall term: {one(recall)}.")
+
+
 def markdown(summary: dict) -> str:
     lines = ["# visionr1 demo", "",
              "Held-out synthetic sets (percent; reward: mean Vision-R1 reward, 0-3). SFT and GRPO start from the same "
@@ -202,13 +221,9 @@ def markdown(summary: dict) -> str:
         paper = _paper(bench)
         for name in MODELS:
             lines.append(f"| {bench} | {TITLES[name]} | " + " | ".join(_row(rows[name])) + f" | {paper[name]:.1f} |")
-    g = summary["grpo_reward"]
     lines += ["", verdict(summary) + " This is one run (one seed); the spread over seeds is measured by "
               "`python benchmarks/learning.py` (3 seeds, docs/benchmarks.md).", "",
-              f"GRPO training reward (format + recall + precision, 0-3) over {g['steps']} steps: "
-              f"{g['first_quarter']:.3f} in the first quarter, {g['last_quarter']:.3f} in the last ({g['rise']:+.3f}; "
-              f"step-to-step noise {g['noise']:.3f}: {'rising' if g['rising'] else 'not rising beyond the noise'}). "
-              f"Curves, with the held-out mAP during training: `{summary['curves']}`.", ""]
+              trend_line(summary) + f" Curves, with the held-out mAP during training: `{summary['curves']}`.", ""]
     for name, rows in summary["heldout_during_training"].items():
         if rows:
             lines.append(f"Held-out mAP / AR100 during {name.upper()} ({len(rows)} greedy evaluations of the first "
@@ -259,9 +274,7 @@ def demo(
     write_bytes(out / "report.md", markdown(summary).encode())
     shutil.copy(out / "grpo" / "reward_curves.png", out / "reward_curves.png")
     console.err.rule("[bold]demo done")
-    g = summary["grpo_reward"]
-    console.out.print(f"GRPO mean reward {g['first_quarter']:.3f} → {g['last_quarter']:.3f} (first → last quarter of "
-                      f"{g['steps']} steps, noise {g['noise']:.3f}); curves: {out / 'reward_curves.png'}")
+    console.out.print(trend_line(summary) + f" Curves: {out / 'reward_curves.png'}", highlight=False)
     console.out.print(verdict(summary), highlight=False)
     console.out.print(f"report: {out / 'report.md'}, {out / 'report.json'} ({seconds['total'] / 60:.1f} min)")
     console.out.print("review in FiftyOne (`pip install -e '.[review]'`): visionr1 review eval "

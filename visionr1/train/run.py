@@ -178,6 +178,9 @@ def _train(kind: str, model_path: str, data: Path, out: Path, config, resume: st
     trainer.train(resume_from_checkpoint=resume_from)
     if config.use_lora:  # a plain checkpoint that evaluation loads like any other (ZeRO-3 is refused up front)
         trainer.model = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    text_config = trainer.accelerator.unwrap_model(trainer.model).config.get_text_config()
+    if getattr(text_config, "output_router_logits", False):  # TRL's SFT turns it on; generate() fails with it
+        text_config.output_router_logits = False
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(str(out))
