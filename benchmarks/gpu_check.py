@@ -72,13 +72,13 @@ def main() -> None:
     stage("model", ["synth", "tiny-model", "--out", str(work / "model"), "--size", a.size, "--force"], results)
     stage("mix", ["data", "build", "--out", str(work / "mix"), "--recipe", "synthetic", "--force"], results)
     stage("sft", ["train", "sft", "--model", str(work / "model"), "--data", str(work / "mix"),
-                  "--out", str(work / "sft"), "--config", str(ROOT / "configs/sft/qwen2.5-vl-7b.yaml"),
+                  "--out", str(work / "sft"), "--force", "--config", str(ROOT / "configs/sft/qwen2.5-vl-7b.yaml"),
                   "--max-steps", str(a.steps), "--bf16", bf16, "--save-strategy", "no",
                   "--gradient-accumulation-steps", "1", "--learning-rate", "1e-4"], results)
     results["sft"].update(step_times(work / "sft"))
     # the 7B config's shape: 8 completions = 2 prompts of G = 4 per process and micro-step, accumulation 2
     stage("grpo", ["train", "grpo", "--model", str(work / "sft"), "--data", str(work / "mix"),
-                   "--out", str(work / "grpo"), "--config", str(ROOT / "configs/grpo/qwen2.5-vl-7b.yaml"),
+                   "--out", str(work / "grpo"), "--force", "--config", str(ROOT / "configs/grpo/qwen2.5-vl-7b.yaml"),
                    "--max-steps", str(a.steps), "--bf16", bf16, "--max-completion-length", "128",
                    "--save-strategy", "no"], results)
     results["grpo"].update(step_times(work / "grpo"))

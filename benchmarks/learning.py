@@ -124,7 +124,8 @@ def main_(args: argparse.Namespace) -> dict:
         for name, argv in plan.items():
             ckpt = d / name.replace("+", "_").replace(" ", "_").replace(",", "").replace("/", "-")
             if not (ckpt / "config.json").is_file():
-                times[f"seed{seed}/{name}"] = run([*argv, "--out", ckpt, "--seed", seed])
+                # --force: a run killed before its end is started over (a training folder only)
+                times[f"seed{seed}/{name}"] = run([*argv, "--out", ckpt, "--force", "--seed", seed])
             results.setdefault(name, {})[str(seed)] = evaluate(ckpt, world, d / "eval" / ckpt.name, args.eval_limit)
             logs = read_metrics(ckpt / "metrics.jsonl")
             results[name][str(seed)]["heldout_during_training"] = [

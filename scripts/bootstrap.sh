@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-key=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
+# VISIONR1_EXTRAS: the extras installed (default dev,qa,review: about 7.5 GB with FiftyOne's mongod and VLMEvalKit);
+# VISIONR1_EXTRAS=dev (or empty) is the lean environment for training and evaluation only
+extras=${VISIONR1_EXTRAS-dev,qa,review}
+key=$( (cat pyproject.toml scripts/bootstrap.sh; echo "$extras") | sha256sum | cut -c1-16)
 cache=${VISIONR1_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/visionr1}
 venv="$cache/venv-$key"
 
@@ -16,7 +19,7 @@ if [ ! -f "$venv/.ready" ]; then
   mkdir -p "$cache"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,qa,review]"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
   touch "$venv/.ready"
 fi
 # Point the editable install at this clone (cheap; the cached environment may come from another clone).

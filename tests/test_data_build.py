@@ -283,6 +283,26 @@ def test_short_quota_fails_or_is_recorded(world_dir, tmp_path, capsys):
     assert "short:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("over", [{"hard_share": 0.5, "negative_share": 0.25}, {"negative_share": 0.02}])
+def test_allow_short_keeps_the_recipes_shares(world_dir, tmp_path, capsys, over):
+    """--allow-short used to draw every part up to its pool, so a short source changed its shares (COCO: 50%
+    negatives where the recipe asks 2%); now every part shrinks by the same factor and the summary and the manifest
+    say what was asked, what there was and what was drawn."""
+    recipe = coco_recipe(tmp_path, count=400, **over)
+    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe, "--coco-root", world_dir / "coco",
+                   "--allow-short") == 0
+    src = load_manifest(tmp_path / "o")["sources"]["coco"]
+    made = src["produced"]
+    assert 0 < made["total"] < 400
+    positives = made["hard"] + made["easy"]
+    # the shares of the recipe, up to the rounding of one sample per part
+    assert abs(made["negative"] - made["total"] * over["negative_share"]) <= 1, made
+    if "hard_share" in over:
+        assert abs(made["hard"] - positives * over["hard_share"]) <= 1, made
+    assert "kept the recipe's shares" in src["short"] and f"drew {made['total']} (" in src["short"]
+    assert "nothing substituted" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("doc, message", [
     ({"name": "x", "sources": {"coco": {"task": "detection", "count": 1, "hardshare": 0.5}}}, "unknown key hardshare"),
     ({"name": "x", "sources": {"cocoa": {"task": "detection", "count": 1}}}, "unknown source"),

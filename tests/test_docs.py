@@ -324,3 +324,81 @@ def test_every_error_message_is_in_troubleshooting():
                  if fragment not in doc and f"{where.split(':')[0]}: {fragment}" not in UNDOCUMENTED)
     assert not new, "error messages missing from docs/troubleshooting.md:\n" + "\n".join(new)
     assert not stale, "documented now, remove from UNDOCUMENTED:\n" + "\n".join(sorted(stale))
+
+
+# ---- every model and path a documented command reads exists, or an earlier command of the page writes it
+
+READ_OPTIONS = ("--model", "--data", "--config", "--recipe", "--resume")
+WRITE_OPTIONS = ("--out", "--local-dir", "--output", "--output-dir")
+_PLACEHOLDER = re.compile(r"[$<>{}]|\.\.\.|^[A-Z][A-Z0-9_]*$")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def _norm(value: str) -> str:
+    return value.rstrip("/").removeprefix("./")
+
+
+def read_paths(text: str, doc: str = "doc") -> list[str]:
+    """``doc:line: --option value`` for every path a documented command reads that neither exists in the repository
+    nor is written by an earlier command of the same page (``--out`` and the like of any command, ``mkdir``)."""
+    written: list[str] = []
+    problems = []
+    for first, lines in bash_blocks(text):
+        for line, raw in logical_lines(first, lines):
+            try:
+                tokens = shlex.split(raw)
+            except ValueError:
+                continue
+            for seg in segments(tokens):
+                reads = []
+                for k, tok in enumerate(seg[:-1]):
+                    value = _norm(seg[k + 1])
+                    if tok in WRITE_OPTIONS:
+                        written.append(value)
+                    elif tok in READ_OPTIONS:
+                        reads.append((tok, value))
+                if seg[:1] == ["mkdir"]:
+                    written.extend(_norm(t) for t in seg[1:] if not t.startswith("-"))
+                for tok, value in reads:
+                    if (_PLACEHOLDER.search(value) or value == "latest" or (tok == "--recipe" and "/" not in value)
+                            or (tok == "--model" and _HUB_ID.fullmatch(value) and not (ROOT / value).exists()
+                                and not value.startswith(("runs/", "/")))):
+                        continue  # a placeholder, a built-in recipe name or a hub id
+                    if (ROOT / value).exists() or any(value == w or value.startswith(w + "/") for w in written):
+                        continue
+                    problems.append(f"{doc}:{line}: {tok} {value}")
+    return problems
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_documented_paths_exist_or_are_written_first(doc):
+    """A user copying a page's commands in order never reads a model, mix or config that does not exist: each
+    ``--model`` / ``--data`` / ``--config`` / ``--recipe`` / ``--resume`` path is in the repository or written
+    earlier on the same page (placeholders such as ``$MODEL``, ``CKPT`` or ``<ckpt>`` and hub ids aside)."""
+    problems = read_paths(doc.read_text(encoding="utf-8"), str(doc.relative_to(ROOT)))
+    assert not problems, "paths that nothing on the page writes:\n" + "\n".join(problems)
+
+
+def test_path_checker_finds_a_path_nothing_writes():
+    page = "\n".join(["```bash", "visionr1 synth tiny-model --out runs/model",
+                       "visionr1 train grpo --model runs/model --data mix --out runs/grpo",
+                       "visionr1 eval coco --model runs/grpo/ --out e",
+                       "visionr1 eval coco --model runs/demo/model --out e",
+                       "visionr1 train sft --model Qwen/Qwen2.5-VL-7B-Instruct --data $MIX --config x.yaml --out o",
+                       "```", ""])
+    assert read_paths(page) == ["doc:3: --data mix", "doc:5: --model runs/demo/model", "doc:6: --config x.yaml"]
+
+
+def test_the_specification_is_the_projects_own():
+    """Every reference to the specification points at docs/spec.md (no "SPEC.md" / "SPEC §" of a file the
+    repository does not have), and every section it names exists there."""
+    spec = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", spec, flags=re.M))
+    assert {"1", "2", "3", "3.1", "3.2", "3.3", "3.4", "4"} <= sections
+    files = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "visionr1").rglob("*.py"),
+             *(ROOT / "configs").rglob("*.yaml")]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"SPEC(\.md| ?§| \d)", text), path
+        for ref in re.findall(r"spec(?:\.md)?\]?\(?[\w.]*\)? §(\d+(?:\.\d+)?)", text):
+            assert ref in sections, (path, ref)

@@ -1,4 +1,4 @@
-"""Coordinate adapters, parsers and smart_resize (SPEC §1)."""
+"""Coordinate adapters, parsers and smart_resize (docs/spec.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``visionr1 reward score`` / ``explain`` (SPEC §3.4)."""
+"""``visionr1 reward score`` / ``explain`` (docs/spec.md §3.4)."""
 
 from __future__ import annotations
 

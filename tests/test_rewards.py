@@ -1,4 +1,4 @@
-"""The reward equations (paper §3.2-3.3), the official preset (SPEC §3.3) and the TRL reward functions."""
+"""The reward equations (paper §3.2-3.3), the official preset (docs/spec.md §3.3) and the TRL reward functions."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_details_explain_the_matching():
     assert by_pred[1]["iou"] == 0.0 and not by_pred[1]["counted"]
 
 
-# ------------------------------------------------------------------ official preset (SPEC §3.3)
+# ------------------------------------------------------------------ official preset (docs/spec.md §3.3)
 
 OFF = {"preset": "official"}
 

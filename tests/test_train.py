@@ -457,3 +457,233 @@ def test_heldout_evaluation_needs_its_set(tiny_model_dir, mix, tmp_path, capsys)
                    "--heldout-every", "5", "--heldout-annotations", tmp_path / "none.json", "--heldout-images",
                    tmp_path) == 2
     assert "none.json" in _one_line(capsys) and not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ --out protects itself: the run record
+
+
+def _sft(out: Path, tiny_model_dir, mix, *extra) -> int:
+    return run_cli("train", "sft", "--model", tiny_model_dir, "--data", mix, "--out", out,
+                   "--per-device-train-batch-size", "2", "--gradient-accumulation-steps", "1", *extra)
+
+
+def test_a_run_into_a_used_folder_is_refused_and_force_starts_over(tiny_model_dir, mix, tmp_path, capsys):
+    """Re-running into --out without --resume used to start over silently (metrics.jsonl appended: steps 1, 2 then
+    1, 2 again; old checkpoints kept). Now it is refused with one line and nothing in the folder changes;
+    --force clears a training folder (and only one)."""
+    from conftest import one_error
+
+    from visionr1.io import tree_digest
+
+    out = tmp_path / "run"
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", "--save-steps", "2") == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["kind"] == "sft" and record["data_fingerprint"] and record["config_hash"]
+    assert json.loads((out / "checkpoint-2" / "run.json").read_text()) == record  # every checkpoint says whose
+    before = tree_digest(out)
+    capsys.readouterr()
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", "--save-steps", "2") == 2
+    assert "holds this run already" in one_error(capsys, out, "--resume latest", "--force")
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", "--learning-rate", "1e-3") == 2
+    assert "holds another run (options" in one_error(capsys, out)
+    assert run_cli("train", "grpo", "--model", tiny_model_dir, "--data", mix, "--out", out, "--max-steps", "1") == 2
+    assert "kind sft (this run: grpo)" in one_error(capsys, out)
+    assert tree_digest(out) == before  # refused: nothing touched
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "1", "--learning-rate", "1e-3", "--force") == 0
+    assert [r["step"] for r in metrics(out) if "loss" in r] == [1]  # started over, not appended
+    assert not (out / "checkpoint-2").exists()
+    assert json.loads((out / "run.json").read_text())["config_hash"] != record["config_hash"]
+
+    other = tmp_path / "notes"  # not a training folder: --force never clears it
+    other.mkdir()
+    (other / "mine.txt").write_text("keep")
+    capsys.readouterr()
+    assert _sft(other, tiny_model_dir, mix, "--max-steps", "1", "--force") == 2
+    one_error(capsys, other, "holds no training run record")
+    assert (other / "mine.txt").read_text() == "keep"
+    assert _sft(out, tiny_model_dir, mix, "--max-steps", "1", "--force", "--resume", "latest") == 2
+    one_error(capsys, "--force", "--resume")
+    missing = tmp_path / "never"  # a refused run leaves no folder behind
+    assert _sft(missing, tiny_model_dir, tmp_path / "no-mix", "--max-steps", "1") == 2
+    assert not missing.exists()
+
+
+def test_resume_continues_only_its_own_run_and_never_past_max_steps(tiny_model_dir, mix, tmp_path, capsys):
+    """The "9/4" case: a resume continued a checkpoint-4 past --max-steps 2; a leftover checkpoint of another run
+    was continued as if it were this run's."""
+    from conftest import one_error
+
+    a = tmp_path / "a"
+    assert _sft(a, tiny_model_dir, mix, "--max-steps", "4", "--save-steps", "2") == 0
+    capsys.readouterr()
+    assert _sft(a, tiny_model_dir, mix, "--max-steps", "2", "--save-steps", "2", "--resume", "latest") == 2
+    one_error(capsys, "checkpoint-4", "at step 4, past this run's max_steps 2")
+    assert [r["step"] for r in metrics(a) if "loss" in r] == [1, 2, 3, 4]
+
+    b = tmp_path / "b"  # another run (another learning rate) with a checkpoint-1
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "1", "--save-steps", "1", "--learning-rate", "1e-3") == 0
+    shutil.copytree(a / "checkpoint-2", b / "checkpoint-2")  # a leftover of run a, newer than b's own
+    capsys.readouterr()
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "3", "--save-steps", "1", "--learning-rate", "1e-3",
+                "--resume", "latest") == 2
+    one_error(capsys, "checkpoint-2", "the checkpoint is of another run (options")
+    (b / "checkpoint-2" / "run.json").unlink()  # a checkpoint that does not say whose it is
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "3", "--save-steps", "1", "--learning-rate", "1e-3",
+                "--resume", "latest") == 2
+    one_error(capsys, "checkpoint-2", "has no run record")
+    assert _sft(b, tiny_model_dir, mix, "--max-steps", "3", "--resume", "latest") == 2  # run a's options, b's folder
+    one_error(capsys, "holds another run")
+    assert [r["step"] for r in metrics(b) if "loss" in r] == [1]
+
+
+def test_a_second_run_into_the_same_folder_at_the_same_time_is_refused(tiny_model_dir, mix, tmp_path, capsys):
+    import time
+
+    from conftest import one_error
+
+    out = tmp_path / "busy"
+    first = subprocess.Popen([sys.executable, "-m", "visionr1.train", "sft", "--model", str(tiny_model_dir),
+                              "--data", str(mix), "--out", str(out), "--max-steps", "1000", "--save-strategy", "no",
+                              "--per-device-train-batch-size", "2", "--gradient-accumulation-steps", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while not (out / "run.json").is_file():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        record = (out / "run.json").read_bytes()
+        for extra in ((), ("--force",), ("--resume", "latest")):
+            assert _sft(out, tiny_model_dir, mix, "--max-steps", "2", *extra) == 2
+            one_error(capsys, out, "in use by another visionr1 run")
+        assert first.poll() is None and (out / "run.json").read_bytes() == record
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_progress_lines_when_the_output_is_not_a_terminal(tiny_model_dir, mix, tmp_path):
+    """Under SLURM, nohup or a pipe training printed one line at the end; now a line every N steps on the main
+    process: step, reward and its terms, loss, KL, seconds per step and the time left."""
+    import re
+
+    out = tmp_path / "logged"
+    proc = subprocess.run(
+        [sys.executable, "-m", "visionr1.train", "grpo", "--model", str(tiny_model_dir), "--data", str(mix),
+         "--out", str(out), "--config", str(ROOT / "configs/grpo/tiny-cpu.yaml"), "--max-steps", "4",
+         "--max-completion-length", "16", "--save-strategy", "no", "--progress-every", "2"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("step ")]
+    assert [x.split(",")[0].split(" (")[0].split(": ")[0][:8] for x in lines] == ["step 2/4", "step 4/4"], lines
+    pattern = (r"step \d/4, reward [\d.]+ \(format [\d.]+ recall [\d.]+ precision [\d.]+\), loss [-\d.e]+, "
+               r"kl [-\d.e]+, [\d.]+ s/step, ETA \d+s")
+    assert all(re.fullmatch(pattern, x) for x in lines), lines
+    assert lines[-1].endswith("ETA 0s")
+    assert "grpo done" in proc.stdout
+    assert "threads: 1 per process (set by OMP_NUM_THREADS)" in proc.stderr  # the test's own setting, said
+
+
+def test_threads_are_chosen_said_and_overridable(monkeypatch):
+    """CPU threads per process: --threads, else VISIONR1_THREADS, else OMP_NUM_THREADS, else the CPUs not busy
+    at start shared by this machine's processes of the run; torch computes with them."""
+    from visionr1 import threads
+    from visionr1.errors import VisionR1Error
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("VISIONR1_THREADS", raising=False)
+    n, why = threads.choose()
+    assert 1 <= n <= threads.cpus() and "load" in why and "--threads" in why
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(4 * threads.cpus()))
+    assert threads.choose()[0] == 1  # more processes than CPUs: one thread each
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert threads.choose() == (5, "set by OMP_NUM_THREADS")
+    monkeypatch.setenv("VISIONR1_THREADS", "3")
+    assert threads.choose() == (3, "set by VISIONR1_THREADS")
+    assert threads.choose(2) == (2, "set by --threads")
+    monkeypatch.setenv("VISIONR1_THREADS", "0")
+    with pytest.raises(VisionR1Error, match="VISIONR1_THREADS must be a positive number"):
+        threads.choose()
+    code = ("import torch; from visionr1.cli import main; main(['--threads', '3', 'synth', 'world', '--help']); "
+            "print(torch.get_num_threads())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "OMP_NUM_THREADS"})
+    assert proc.stdout.split()[-1] == "3", proc.stderr[-2000:]
+
+
+def test_a_mistyped_model_path_is_one_line_without_a_hub_lookup(tiny_model_dir, mix, tmp_path, capsys,
+                                                                 monkeypatch):
+    """A model path that looks local (or any, with HF_HUB_OFFLINE=1) used to become a hub lookup: "Repo id must
+    be in the form ..." or ~25 s of network retries."""
+    import time
+
+    from conftest import one_error
+
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for typo in (str(tmp_path / "runs" / "sft-typo"), "./runs/sft", "runs/demo/model", "runs/sft/", "~/no-model"):
+        start = time.monotonic()
+        assert run_cli("train", "sft", "--model", typo, "--data", mix, "--out", tmp_path / "o") == 2
+        one_error(capsys, f"no such model folder: {typo}")
+        assert time.monotonic() - start < 10 and not (tmp_path / "o").exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run_cli("eval", "custom", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--annotations",
+                   tmp_path / "a.json", "--data-root", tmp_path, "--out", tmp_path / "e") == 2
+    one_error(capsys, "no such model folder: Qwen/Qwen2.5-VL-7B-Instruct")
+    assert run_cli("train", "grpo", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--data", mix, "--out",
+                   tmp_path / "o") == 2
+    one_error(capsys, "no such model folder: Qwen/Qwen2.5-VL-7B-Instruct", "HF_HUB_OFFLINE")
+    from visionr1.models import check_model_path
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    check_model_path("Qwen/Qwen2.5-VL-7B-Instruct")  # a hub id stays one
+    check_model_path(str(tiny_model_dir))
+
+
+@pytest.mark.parametrize("config", sorted(p.relative_to(ROOT).as_posix() for d in ("configs/grpo", "configs/sft")
+                                          for p in (ROOT / d).glob("*.yaml")))
+def test_every_shipped_training_config_loads_and_bounds_its_checkpoints(config, tmp_path):
+    """Every training config loads; every one but the CPU trials' (tiny-*) keeps a bounded number of checkpoints
+    (a 7B checkpoint with optimizer state is about 115 GB): configs added later are covered too."""
+    from visionr1.train.config import load_config
+
+    doc = yaml.safe_load((ROOT / config).read_text())
+    if not Path(config).name.startswith("tiny-"):
+        assert isinstance(doc.get("save_total_limit"), int) and 1 <= doc["save_total_limit"] <= 4, config
+    kind = config.split("/")[1]
+    options = load_config(kind, ROOT / config, {"attn_implementation": "sdpa", "bf16": "false"}, tmp_path)
+    assert options.save_total_limit == doc.get("save_total_limit")
+
+
+def test_train_options_lists_every_option_and_help_keeps_its_text(capsys):
+    from dataclasses import fields
+
+    from visionr1.train.config import VisionR1GRPOConfig
+
+    assert run_cli("train", "options", "grpo") == 0
+    listed = capsys.readouterr().out
+    assert "--beta (default 0.2): KL coefficient" in listed and "--progress-every (default 0)" in listed
+    assert all(f"--{f.name.replace('_', '-')} (" in listed for f in fields(VisionR1GRPOConfig) if f.init)
+    assert run_cli("train", "options", "dpo") == 2
+    for argv, text in ((("train", "grpo", "--help"), "configs/grpo/*.yaml"),
+                       (("train", "grpo", "--help"), "visionr1 train options grpo"),
+                       (("data", "stats", "--help"), "<path>/stats"),
+                       (("data", "build", "--help"), "shapes-simple")):
+        capsys.readouterr()
+        run_cli(*argv)
+        assert text in " ".join(capsys.readouterr().out.replace("│", " ").split()), (argv, text)
+
+
+def test_run_identity_sees_weights_not_paths(tiny_model_dir, mix, tmp_path):
+    """The run record names a local model by its weights: the same checkpoint in another folder (moved, copied) is
+    the same run; other weights, another mix or other options are another run."""
+    from visionr1.train.record import config_hash, differences, run_record
+
+    link = tmp_path / "moved"
+    shutil.copytree(tiny_model_dir, link)
+    options = {"learning_rate": 1e-6, "beta": 0.2, "max_steps": 4}
+    a = run_record("grpo", str(tiny_model_dir), mix, options)
+    assert differences(a, run_record("grpo", str(link), mix, options)) == []
+    assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "max_steps": 8})) == []
+    assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04}))[0].startswith(
+        "options (config hash")
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})

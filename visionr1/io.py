@@ -28,7 +28,8 @@ def _fail(path: str | Path, exc: OSError) -> VisionR1Error:
     return VisionR1Error(f"cannot write {path}: {exc.strerror or exc}")
 
 
-def _clear(folder: Path) -> None:
+def clear_dir(folder: Path) -> None:
+    """Remove everything in ``folder`` (the folder stays)."""
     for p in folder.iterdir():
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
@@ -57,7 +58,7 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | t
                 errors="replace")) for m in markers):
             raise VisionR1Error(f"refusing to clear {out}: it has no {' or '.join(markers) or 'marker file'}, so it "
                                 "is not an earlier output")
-        _clear(out)
+        clear_dir(out)
     probe = out / ".probe"
     try:
         probe.write_bytes(b"")
@@ -102,7 +103,7 @@ def output_dir(path: str | Path, *, force: bool = False, marker: str | None = No
         try:
             yield out
         except BaseException as exc:
-            _clear(out)
+            clear_dir(out)
             if isinstance(exc, OSError):
                 raise _fail(exc.filename or out, exc) from None
             raise

@@ -3,13 +3,15 @@
 ``build_processor`` is the one place a processor is made. A hub checkpoint's ``preprocessor_config.json``
 carries ``min_pixels`` / ``max_pixels`` (3136 / 12845056 for Qwen2.5-VL-7B-Instruct) that override a ``size=``
 argument of ``from_pretrained`` in transformers, so the run's limits are set on the loaded image processor and
-the result is checked against the coordinate adapter's geometry on probe images (SPEC §1).
+the result is checked against the coordinate adapter's geometry on probe images (docs/spec.md §1).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,32 @@ def custom_loader(spec: str):
     return fn
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def hub_offline() -> bool:
+    """The Hugging Face hub is switched off (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
+    return any(os.environ.get(v, "").lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def check_model_path(path: str) -> None:
+    """A model that is not a folder here is looked up on the hub only when it can be a hub id (``name`` or
+    ``org/name``, whose ``org`` is no folder here) and the hub is not offline: a mistyped local path
+    (``./runs/sft``, ``/data/model``, ``runs/demo/grpo/``, ``runs/sft`` where ``runs/`` exists) is one line at once,
+    not a lookup with network retries."""
+    if Path(path).expanduser().exists():
+        return
+    if hub_offline():
+        raise VisionR1Error(f"no such model folder: {path} (HF_HUB_OFFLINE is set, so it is not looked up on the hub)")
+    first = Path(path).parts[0] if Path(path).parts else path
+    if not _HUB_ID.fullmatch(path) or path.startswith((".", "~")) or (Path(first).is_dir() and "/" in path):
+        raise VisionR1Error(f"no such model folder: {path}")
+
+
 def check_model(path: str, family: str, loader: str | None = None) -> None:
     """Light checks before anything heavy is loaded: the checkpoint is a vision-language model of ``family``."""
+    check_model_path(path)
     if loader:
         custom_loader(loader)
         return

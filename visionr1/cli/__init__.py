@@ -57,10 +57,17 @@ app.command("demo")(demo.demo)
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+          threads: Annotated[int | None, typer.Option(
+              "--threads", help="CPU threads per process (default: VISIONR1_THREADS, else OMP_NUM_THREADS, else the "
+                                "CPUs not busy at start shared by this machine's processes of the run).")] = None,
+          ) -> None:
     if version:
         typer.echo(f"visionr1 {__version__}")
         raise typer.Exit()
+    from visionr1 import threads as cpu_threads
+
+    cpu_threads.apply(threads)  # said in the log by the commands that compute (cpu_threads.announce)
 
 
 def _stdout_to_devnull() -> None:

@@ -18,7 +18,8 @@ app = typer.Typer(help="The training mix: build it from dataset roots (or the sy
 @app.command("build")
 def build_cmd(
     out: Annotated[Path, typer.Option(help="Output folder (dataset/, data.parquet, manifest.json).")],
-    recipe: Annotated[str, typer.Option(help="Built-in recipe name (paper-49k, synthetic) or a YAML file. "
+    recipe: Annotated[str, typer.Option(help="Built-in recipe name (paper-49k, synthetic, shapes-simple, shapes-dense) "
+                                             "or a YAML file. "
                                              "Default: synthetic without dataset roots, else paper-49k.")] = "",
     family: Annotated[str, typer.Option(help="Model family whose instruction templates are rendered.")] = "qwen2.5-vl",
     coco_root: Annotated[Path | None, typer.Option(help="COCO root (annotations/, train2017/, train2014/).")] = None,
@@ -28,12 +29,13 @@ def build_cmd(
                                                            "grefcoco/.")] = None,
     vg_root: Annotated[Path | None, typer.Option(help="Visual Genome root (region_descriptions.json, ...).")] = None,
     embed_images: Annotated[bool, typer.Option("--embed-images", help="Store image bytes in the dataset.")] = False,
-    allow_short: Annotated[bool, typer.Option("--allow-short",
-                                              help="Build a smaller mix when a source has too few samples.")] = False,
+    allow_short: Annotated[bool, typer.Option("--allow-short", help=(
+        "Build a smaller mix when a source has too few samples: every part of the source shrinks alike, keeping the "
+        "recipe's shares."))] = False,
     export: Annotated[str | None, typer.Option(help="Also write the released code's format: official.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier build in --out.")] = False,
 ) -> None:
-    """Build the training mix of a recipe from the datasets on disk (SPEC §2): COCO detection, ODinW / V3Det
+    """Build the training mix of a recipe from the datasets on disk (docs/spec.md §2): COCO detection, ODinW / V3Det
     grounding, RefCOCO-family / Visual Genome REC. Without dataset roots it builds from the synthetic world."""
     from visionr1.data.build import build
     from visionr1.data.recipe import load_recipe
@@ -70,7 +72,7 @@ def build_cmd(
 def stats_cmd(
     path: Annotated[Path, typer.Argument(help="A folder written by `visionr1 data build`.")],
     out: Annotated[Path | None, typer.Option(help="Where to write stats.json and the PNG histograms "
-                                                  "(default: <path>/stats).")] = None,
+                                                  "(default: `<path>/stats`).")] = None,
 ) -> None:
     """Counts per source / task / difficulty, negatives, and histograms of instances per sample (PNG)."""
     from visionr1.data.stats import mix_stats

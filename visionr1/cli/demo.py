@@ -255,6 +255,9 @@ def demo(
     from visionr1.synth.pretrain import shipped_base
 
     plan = stages(out, scale, shipped_base())
+    from visionr1.threads import announce
+
+    announce()  # every stage runs in this process, with these threads
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     for i, (title, argv) in enumerate(plan, 1):

@@ -129,6 +129,9 @@ def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list,
     # no process answers before every process has checked what --out holds (another's first answers would look like
     # an unknown run's)
     state.wait_for_everyone()
+    from visionr1.threads import announce
+
+    announce()
     backend_args = (opts.backend, opts.model, opts.family, min_pixels, max_pixels, opts.max_new_tokens,
                     opts.model_loader)
     bar = console.progress() if state.is_main_process else None

@@ -1,4 +1,4 @@
-"""``visionr1 data build``: read the sources a recipe names, sample the mix, write it (SPEC §2)."""
+"""``visionr1 data build``: read the sources a recipe names, sample the mix, write it (docs/spec.md §2)."""
 
 from __future__ import annotations
 

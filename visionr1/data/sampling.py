@@ -1,4 +1,4 @@
-"""Turn what the readers found into training samples of one task (SPEC §2), following a recipe.
+"""Turn what the readers found into training samples of one task (docs/spec.md §2), following a recipe.
 
 Units are sampled without replacement: detection samples per image, grounding samples per (image, category),
 REC samples per expression. Samples with objects keep ``instance_range`` (released code: 1-30 instances);
@@ -58,25 +58,37 @@ def renderer(templates: dict[str, tuple[Template, ...]], rng: np.random.Generato
 def plan(where: str, positives: int, negatives: int, hard_share: float | None, n_hard: int, n_easy: int,
          n_neg: int, allow_short: bool) -> tuple[int, int, int, str | None]:
     """How many hard / easy / negative units to draw, given the pools. Without a hard share the positives are
-    split in proportion to the pools. A shortfall is an error unless ``allow_short``: then as many units as
-    exist are drawn and the shortfall is reported."""
+    split in proportion to the pools. A shortfall is an error unless ``allow_short``: then every part of the
+    request (hard, easy, negative, or with objects and negative) is scaled down by the same factor, the largest
+    the pools allow, so that the source keeps the recipe's shares with fewer samples (nothing is filled with
+    another kind), and the report says what was asked, what there was and what was drawn."""
     if hard_share is None:
-        take = min(positives, n_hard + n_easy)
-        hard = round(take * n_hard / (n_hard + n_easy)) if take else 0
-        want, got = (positives, negatives), (take, min(negatives, n_neg))
-        counts = (hard, take - hard, got[1])
+        want = (positives, negatives)
+        pools = (n_hard + n_easy, n_neg)
         asked = f"{positives} with objects, {negatives} negative"
     else:
         hard_req = round(positives * hard_share)
         want = (hard_req, positives - hard_req, negatives)
-        got = counts = (min(want[0], n_hard), min(want[1], n_easy), min(negatives, n_neg))
+        pools = (n_hard, n_easy, n_neg)
         asked = f"{want[0]} hard, {want[1]} easy, {negatives} negative"
-    if got == want:
+    factor = min([1.0, *(p / w for w, p in zip(want, pools, strict=True) if w)])
+    got = tuple(min(p, int(w * factor + 1e-9)) for w, p in zip(want, pools, strict=True))
+    if hard_share is None:
+        take = got[0]
+        hard = round(take * n_hard / (n_hard + n_easy)) if take else 0
+        counts = (hard, take - hard, got[1])
+    else:
+        counts = got
+    if factor >= 1:
         return *counts, None
     short = (f"{where}: the recipe asks for {positives + negatives} samples ({asked}) but there are {n_hard} hard, "
              f"{n_easy} easy and {n_neg} negative candidates")
     if not allow_short:
         raise VisionR1Error(short + "; give the missing data or use --allow-short to build a smaller mix")
+    drawn = (f"{counts[0]} hard, {counts[1]} easy, {counts[2]} negative" if hard_share is not None
+             else f"{got[0]} with objects, {got[1]} negative")
+    short += (f"; --allow-short kept the recipe's shares: drew {sum(got)} ({drawn}), {factor:.1%} of each part, "
+              "nothing substituted")
     return *counts, short
 
 

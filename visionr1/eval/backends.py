@@ -110,7 +110,8 @@ class HFBackend:
 
     def decoding(self) -> dict:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
-                "repetition_penalty": self.config.repetition_penalty,
+                # unset in visionr1's own config: generate() applies no penalty, i.e. 1.0
+                "repetition_penalty": 1.0 if self.config.repetition_penalty is None else self.config.repetition_penalty,
                 "generation_config": "checkpoint" if self.released else "visionr1", "padding_side": "left"}
 
     def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:

@@ -27,7 +27,7 @@ class ModeSettings:
 
 
 DEFAULTS = {
-    # training defaults (SPEC 1); batched generation; faster-coco-eval (identical statistics, faster)
+    # training defaults (docs/spec.md §1); batched generation; faster-coco-eval (identical statistics, faster)
     "default": ModeSettings(3136, 401408, 8, "faster-coco-eval"),
     # AutoProcessor.from_pretrained(..., min_pixels=28*28, max_pixels=12800*28*28); batch size 1 (asserted);
     # pycocotools COCOeval

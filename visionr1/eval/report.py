@@ -149,6 +149,7 @@ def markdown(report: dict) -> str:
         lines.append("| **average** | " + " | ".join(_fmt(report["average"].get(c), c) for c in cols) + " |")
     if report.get("differences"):
         what = ("not reproduced by this run" if report.get("mode") == "released" else
+                "what this run does differently from the paper's evaluation" if report.get("kind") == "qa" else
                 "what this run does differently from the released evaluation (`--mode released` reproduces it)")
         lines += ["", f"Differences ({what}):", "", *[f"- {d}" for d in report["differences"]]]
     return "\n".join(lines + reference_markdown(report)) + "\n"

@@ -1,4 +1,4 @@
-"""Coordinate spaces, output formats and input resizing of each model family (SPEC §1).
+"""Coordinate spaces, output formats and input resizing of each model family (docs/spec.md §1).
 
 The only package that knows how a model family writes boxes; everything else works in original pixels.
 """

@@ -1,4 +1,4 @@
-"""Coordinate adapters: what each model family writes, in which coordinate space (SPEC §1).
+"""Coordinate adapters: what each model family writes, in which coordinate space (docs/spec.md §1).
 
 Ground truth is always ``[x1, y1, x2, y2]`` in pixels of the ORIGINAL image. An adapter converts between
 that and the family's output text:
@@ -138,7 +138,7 @@ _STRUCTURE = re.compile(r"[\[\]{}`]")
 def says_nothing(text: str) -> bool:
     """True for an answer in plain words with no box syntax at all (no bracket, brace or code fence), such as
     "There is no dog.": evaluation reads it as "no object", not as a failed attempt at the format (the reward's
-    template check still fails it, SPEC 3.1)."""
+    template check still fails it, docs/spec.md §3.1)."""
     return isinstance(text, str) and _STRUCTURE.search(text) is None
 
 

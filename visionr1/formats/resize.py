@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-# Training defaults of the paper / released code (SPEC §1)
+# Training defaults of the paper / released code (docs/spec.md §1)
 MIN_PIXELS = 3136  # 4 * 28 * 28
 MAX_PIXELS = 401408  # 512 * 28 * 28
 MAX_SIDE = 1 << 20  # largest image side accepted: integer pixel coordinates stay exact in float32 (< 2**24)

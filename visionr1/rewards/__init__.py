@@ -1,4 +1,4 @@
-"""The criteria-driven reward of Vision-R1 (paper §3.2-3.3, SPEC §3).
+"""The criteria-driven reward of Vision-R1 (paper §3.2-3.3, docs/spec.md §3).
 
 ``dual_format_reward``, ``recall_reward`` and ``precision_reward`` are TRL reward functions with the
 default configuration (paper preset, qwen2.5-vl); ``reward_funcs(config)`` makes configured ones.

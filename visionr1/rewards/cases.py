@@ -1,4 +1,4 @@
-"""Reward cases in JSONL (SPEC §3.4): validation with errors that name the line.
+"""Reward cases in JSONL (docs/spec.md §3.4): validation with errors that name the line.
 
 Each line is decoded straight into typed structures by msgspec (the types, in one schema); lines msgspec
 cannot take in one pass (a lone surrogate escape, ``NaN``, a number beyond 64 bits, invalid UTF-8 or JSON) go

@@ -15,11 +15,11 @@ FAMILY_SWITCH = {"griffon-g": 0.5}  # paper's best STEP per family; 1.0 (never s
 
 @dataclass
 class RewardConfig:
-    """Configuration of the criteria-driven reward (SPEC §3)."""
+    """Configuration of the criteria-driven reward (docs/spec.md §3)."""
 
     preset: str = field(default="paper", metadata={
         "help": "'paper': the equations of the paper (§3.2-3.3); 'official': the authors' released Qwen2.5-VL "
-                "reward code, quirks included (SPEC §3.3)."})
+                "reward code, quirks included (docs/spec.md §3.3)."})
     family: str = field(default="qwen2.5-vl", metadata={
         "help": "Model family: output format and coordinate space of the completions."})
     matcher: str = field(default="box", metadata={

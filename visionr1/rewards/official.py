@@ -1,4 +1,4 @@
-"""The ``official`` preset: the reward of the authors' released Qwen2.5-VL training code (SPEC §3.3).
+"""The ``official`` preset: the reward of the authors' released Qwen2.5-VL training code (docs/spec.md §3.3).
 
 Reproduced behaviour, quirks included: integer truncation of coordinates, a regex fallback with exact
 spacing, GIoU instead of IoU, the mean over the min(M, N) assigned pairs (extra boxes cost nothing),

@@ -1,4 +1,4 @@
-"""The ``paper`` preset: dual format, recall and precision rewards of paper §3.2-3.3 (SPEC §3.1)."""
+"""The ``paper`` preset: dual format, recall and precision rewards of paper §3.2-3.3 (docs/spec.md §3.1)."""
 
 from __future__ import annotations
 

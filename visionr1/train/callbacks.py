@@ -99,26 +99,76 @@ def plot_curves(metrics: Path, out: Path) -> Path | None:
     return out
 
 
-class RichProgress(TrainerCallback):
-    """A rich progress bar (steps, elapsed, remaining) with the latest reward or loss."""
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    h, m, sec = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s" if m else f"{sec}s"
 
-    def __init__(self) -> None:
+
+def progress_line(step: int, total: int, logs: dict, step_seconds: float | None) -> str:
+    """One plain progress line: step, reward and its terms (GRPO), loss, KL, seconds per step and the time left
+    at that pace."""
+    parts = [f"step {step}/{total}"]
+    if "reward" in logs:
+        terms = " ".join(f"{t} {logs[f'rewards/{t}/mean']:.3f}" for t in ("format", "recall", "precision")
+                         if f"rewards/{t}/mean" in logs)
+        parts.append(f"reward {logs['reward']:.3f}" + (f" ({terms})" if terms else ""))
+    for key in ("loss", "kl"):
+        if isinstance(logs.get(key), (int, float)):
+            parts.append(f"{key} {logs[key]:.4g}")
+    if step_seconds is not None:
+        parts.append(f"{step_seconds:.2f} s/step, ETA {_duration(step_seconds * max(total - step, 0))}")
+    return ", ".join(parts)
+
+
+class RichProgress(TrainerCallback):
+    """A rich progress bar (steps, elapsed, remaining) with the latest reward or loss; where stderr is not a
+    terminal (SLURM, nohup, a pipe) a plain line (``progress_line``) every ``every`` steps instead (0: a
+    twentieth of the run), on the main process only."""
+
+    def __init__(self, every: int = 0) -> None:
         self.bar = None
         self.task = None
+        self.every = every
+        self.plain = False
+        self.times: list[float] = []
+        self.printed = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            from visionr1.cli.console import progress
+            import time
 
+            from visionr1.cli.console import err, progress
+
+            self.times, self.printed = [time.monotonic()], state.global_step
+            self.every = self.every or max(1, state.max_steps // 20)
+            if not err.is_terminal:
+                self.plain = True
+                err.print(f"training: {state.max_steps} steps (from step {state.global_step}); a line every "
+                          f"{self.every}", highlight=False)
+                return
             self.bar = progress()
             self.bar.start()
             self.task = self.bar.add_task("training", total=state.max_steps, completed=state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.plain:
+            import time
+
+            self.times.append(time.monotonic())
         if self.bar is not None:
             self.bar.update(self.task, completed=state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        step = state.global_step
+        if self.plain and logs and ("loss" in logs or "reward" in logs) and step > self.printed and (
+                step - self.printed >= self.every or step == state.max_steps):
+            from visionr1.cli.console import err
+
+            recent = self.times[-(self.every + 1):]  # the pace of the last steps (the first includes warm-up)
+            pace = (recent[-1] - recent[0]) / (len(recent) - 1) if len(recent) > 1 else None
+            err.print(progress_line(step, state.max_steps, logs, pace), highlight=False)
+            self.printed = step
         if self.bar is not None and logs:
             shown = {k: logs[k] for k in ("reward", "loss", "rewards/recall/mean", "reward/phase") if k in logs}
             if shown:

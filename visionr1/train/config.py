@@ -62,6 +62,9 @@ class _Common:
     model_loader: str | None = field(default=None, metadata={
         "help": "'module:function' returning (model, processor) for a model transformers cannot load "
                 "(e.g. Griffon-G); called with the model path and this config."})
+    progress_every: int = field(default=0, metadata={
+        "help": "Where stderr is not a terminal (SLURM, nohup, a pipe): a progress line every N steps (step, "
+                "reward terms, loss, KL, seconds per step, time left); 0: a twentieth of the run."})
     # held-out evaluation during training (visionr1 only; TRL's eval_strategy computes a loss, not mAP)
     heldout_every: int = field(default=0, metadata={
         "help": "Evaluate on the held-out set before the first step and every N steps: greedy answers scored as "
@@ -97,7 +100,7 @@ class VisionR1GRPOConfig(_Common, GRPOConfig):
     use_bias_correction_kl: bool = field(default=False, metadata={
         "help": "Multiply the k3 KL term by the importance ratio (TRL 1.x default: on). Off = the k3 estimator of "
                 "the paper's Eq. 2 and of the released code (trl 0.14)."})
-    # the reward (SPEC §3): the options of RewardConfig, except weights (TRL's reward_weights)
+    # the reward (docs/spec.md §3): the options of RewardConfig, except weights (TRL's reward_weights)
     preset: str = _reward_option("preset")
     switch: float | None = _reward_option("switch")
     switch_step: int | None = _reward_option("switch_step")
@@ -172,7 +175,8 @@ POSITIVE = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", 
             "num_generations", "max_completion_length", "temperature", "min_pixels", "max_pixels", "lora_r",
             "lora_alpha", "save_steps", "logging_steps", "max_length", "top_p", "heldout_limit",
             "heldout_max_new_tokens")
-NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every")
+NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every",
+                "progress_every")
 # model_init_kwargs that other options own
 OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
