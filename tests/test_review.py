@@ -152,6 +152,9 @@ def test_review_eval_boxes_tags_rewards(fo, runs, tmp_path):
     assert (o["tp"], o["fp"], o["fn"]) == (n_gt, 0, 0) and o["headline"] == 100.0
     assert f["fn"] > 0 and f["tp"] + f["fn"] == n_gt and f["tags"]["format_error"] == len(range(0, len(queries), 6))
     assert "visionr1 eval" in summary["note"]
+    colours = {f["path"]: f["fieldColor"] for f in ds.app_config.color_scheme.fields}  # as stored in the database
+    assert ds.app_config.color_scheme.color_by == "field" and set(colours) == {"gt", "oracle", "flawed"}
+    assert len(set(colours.values())) == 3  # ground truth and each run distinct at a glance
 
     assert run_cli("review", "eval", oracle, "--compare", flawed, "--name", "vr1-eval") == 0  # again: replaced
     assert fo.list_datasets().count("vr1-eval") == 1 and len(fo.load_dataset("vr1-eval")) == len(queries)

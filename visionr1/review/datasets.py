@@ -193,12 +193,24 @@ def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: A
                 summary["runs"][field].update({k: int(dataset.sum(f"{key}_{k}")) for k in ("tp", "fp", "fn")})
             if advance:
                 advance(1)
+        dataset.app_config.color_scheme = colour_scheme(fo, fields)
         dataset.info = {"created_by": "visionr1 review eval", "runs": {f: str(r) for f, r in zip(fields, runs,
                                                                                                 strict=True)},
                         "note": HEADLINE_NOTE}
         dataset.save()
     summary["dataset"] = dataset.name
     return dataset, summary
+
+
+GT_COLOUR = "#2ca02c"  # ground truth green; each run's predictions another colour of matplotlib's tab10, not green
+RUN_COLOURS = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def colour_scheme(fo, fields: list[str]):
+    """The App's colours by field: the ground truth and each run's boxes distinct at a glance (FiftyOne's default
+    colours by label value, so gt and predictions of one class look the same)."""
+    return fo.ColorScheme(color_by="field", fields=[{"path": "gt", "fieldColor": GT_COLOUR}] + [
+        {"path": f, "fieldColor": RUN_COLOURS[i % len(RUN_COLOURS)]} for i, f in enumerate(fields)])
 
 
 @contextmanager
