@@ -210,7 +210,7 @@ def pretrain(
     from visionr1.errors import VisionR1Error
     from visionr1.io import lock_dir, prepare_output_dir
     from visionr1.synth import pretrain as pt
-    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES, read_card
+    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES
     from visionr1.synth.writers import WORLD_MARKER
 
     check_range("seed", seed, 0, MAX_SEED)
@@ -225,19 +225,9 @@ def pretrain(
                             "world --profile simple`")
     if resume and force:
         raise VisionR1Error("--resume continues the run in --out and --force replaces it: choose one")
-    first_image = 0
-    if init is not None:
-        if init.resolve() == out.resolve():
-            raise VisionR1Error(f"--init {init} is --out: write the continued checkpoint to another folder")
-        info = read_card(init)
-        made = info.get("pretrain")
-        if not made or not (init / "model.safetensors.index.json").is_file():
-            raise VisionR1Error(f"--init {init}: not a checkpoint of `visionr1 synth pretrain` (no pretraining "
-                                f"record in {init / CARD})")
-        if made["world"]["seed"] != pt.world_info(world)["seed"] or info["size"] != size:
-            raise VisionR1Error(f"--init {init} was pretrained on a world of seed {made['world']['seed']} at size "
-                                f"'{info['size']}'; continue it on such a world with that --size")
-        first_image = made["config"].get("first_image", 0) + made["config"]["steps"] * made["config"]["batch_size"]
+    # every input is checked here, before --out is touched: a refused run never clears the model already there
+    info = pt.check_world(world)
+    first_image = 0 if init is None else pt.check_init(init, out, info, size)
     cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                          init=str(init.resolve()) if init else None, first_image=first_image,
                          partial_detection=partial_detection)
@@ -246,7 +236,6 @@ def pretrain(
             pt.check_resume(root, cfg)
         else:
             prepare_output_dir(root, force=force, marker=CARD, marker_text=CARD_TAG)
-        pt.world_info(world)
         with console.progress() as bar:
             task = bar.add_task("pretraining", total=steps)
 

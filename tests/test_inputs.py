@@ -1,0 +1,195 @@
+"""Damaged inputs of the commands added since the last pass (issue 29): every one is refused with one ``error:``
+line naming the file (and key), before any work; a refused run touches nothing; and the readers of
+``visionr1.inputs`` raise nothing but ``VisionR1Error`` whatever the damage (property test)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import one_error, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from visionr1.errors import VisionR1Error
+from visionr1.inputs import check_torch_file, load_torch, read_json, read_yaml
+from visionr1.io import tree_digest
+from visionr1.synth import pretrain as pt
+from visionr1.synth.pretrain_config import PretrainConfig
+from visionr1.synth.tiny_model import CARD
+
+
+@pytest.fixture(scope="module")
+def simple_world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("simple") / "world"
+    assert run_cli("synth", "world", "--out", out, "--profile", "simple", "--images", 8) == 0
+    return out
+
+
+@pytest.fixture
+def model_in_out(tiny_model_dir, tmp_path) -> tuple[Path, dict[str, str]]:
+    """An --out folder that holds a synthetic model already (replaceable with --force), and its digest."""
+    out = tmp_path / "out"
+    shutil.copytree(tiny_model_dir, out)
+    return out, tree_digest(out)
+
+
+def _fake_init(tiny_model_dir: Path, dest: Path, seed: int = 0) -> Path:
+    """A copy of the tiny model whose card carries a pretraining record (as `synth pretrain` writes it)."""
+    shutil.copytree(tiny_model_dir, dest)
+    card = (dest / CARD).read_text()
+    _, front, body = card.split("---\n", 2)
+    doc = yaml.safe_load(front)
+    doc["visionr1_synth"]["pretrain"] = {"world": {"seed": seed, "profile": "simple"},
+                                         "config": {"steps": 1, "batch_size": 1}}
+    (dest / CARD).write_text("---\n" + yaml.safe_dump(doc) + "---\n" + body)
+    return dest
+
+
+def test_refused_pretrain_never_clears_the_model_in_out(world_dir, simple_world, tiny_model_dir, model_in_out,
+                                                        tmp_path, capsys):
+    """Issue 29's destroyed-file case: `synth pretrain --force` over an earlier model, refused for its world (a
+    standard-profile one) or a damaged --init (a weight shard missing, a card that does not parse, a config.json
+    that is a list): the earlier model stays byte for byte."""
+    out, before = model_in_out
+    assert run_cli("synth", "pretrain", "--world", world_dir, "--out", out, "--force", "--size", "tiny") == 2
+    one_error(capsys, world_dir, "standard")
+    assert tree_digest(out) == before
+    init = _fake_init(tiny_model_dir, tmp_path / "init")
+    index = json.loads((init / "model.safetensors.index.json").read_text())
+    shard = sorted(set(index["weight_map"].values()))[0]
+    (init / shard).unlink()
+    assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, "--force", "--size", "tiny",
+                   "--init", init) == 2
+    one_error(capsys, "missing shard", shard)
+    assert tree_digest(out) == before
+    for name, text, names in ((CARD, "---\nvisionr1_synth: [\n---\n<!-- visionr1-synth -->\n", [CARD, "YAML"]),
+                              ("config.json", "[1, 2]", ["config.json", "object"])):
+        bad = _fake_init(tiny_model_dir, tmp_path / f"init-{name}")
+        tag = (tiny_model_dir / CARD).read_text()
+        (bad / name).write_text(text if name != CARD else text.replace("<!-- visionr1-synth -->", _tag(tag)))
+        assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, "--force", "--size", "tiny",
+                       "--init", bad) == 2
+        one_error(capsys, *names)
+        assert tree_digest(out) == before
+
+
+def _tag(card: str) -> str:
+    from visionr1.synth.tiny_model import CARD_TAG
+
+    assert CARD_TAG in card
+    return CARD_TAG
+
+
+def _interrupted(out: Path, cfg: PretrainConfig) -> Path:
+    state = out / pt.STATE
+    state.mkdir(parents=True)
+    (state / "config.json").write_text(json.dumps(asdict(cfg)))
+    torch.save({"model": {}, "optimizer": {}, "step": 1}, state / "state.pt")
+    return state
+
+
+@pytest.mark.parametrize(("damage", "names"), [
+    ("config-not-json", ["config.json", "not valid JSON"]),
+    ("config-not-utf8", ["config.json", "not UTF-8"]),
+    ("state-truncated", ["state.pt", "truncated"]),
+    ("state-a-list", ["state.pt", "object"]),
+])
+def test_damaged_resume_state_refused(simple_world, tmp_path, capsys, damage, names):
+    out = tmp_path / "out"
+    cfg = PretrainConfig(size="tiny", steps=2, batch_size=1)
+    state = _interrupted(out, cfg)
+    if damage == "config-not-json":
+        (state / "config.json").write_text('{"size": "tiny",')
+    elif damage == "config-not-utf8":
+        (state / "config.json").write_bytes(b'{"size": "\xff\xfe"}')
+    elif damage == "state-truncated":
+        data = (state / "state.pt").read_bytes()
+        (state / "state.pt").write_bytes(data[: len(data) // 2])
+    else:
+        torch.save([1, 2], state / "state.pt")
+    before = tree_digest(out)
+    argv = ["--world", simple_world, "--out", out, "--resume", "--size", "tiny", "--steps", 2, "--batch-size", 1]
+    assert run_cli("synth", "pretrain", *argv) == 2
+    one_error(capsys, *names)
+    assert tree_digest(out) == before
+
+
+@pytest.mark.parametrize(("doc", "names"), [
+    ("[1, 2]", ["world.json", "object"]),
+    ('{"profile": "simple"}', ["world.json", "seed"]),
+    ('{"seed": "zero"}', ["world.json", "seed", "integer"]),
+    ('{"seed": 0', ["world.json", "not valid JSON"]),
+])
+def test_damaged_world_summary_refused(simple_world, tmp_path, capsys, doc, names):
+    world = tmp_path / "world"
+    shutil.copytree(simple_world, world)
+    (world / "world.json").write_text(doc)
+    assert run_cli("synth", "pretrain", "--world", world, "--out", tmp_path / "o", "--size", "tiny") == 2
+    one_error(capsys, *names)
+    assert not (tmp_path / "o").exists()
+
+
+# --- property test: random damage into every reader -------------------------------------------------------------
+
+def _damage(data: bytes, how: str, cut: float, junk: bytes) -> bytes:
+    if how == "truncate":
+        return data[: int(len(data) * cut)]
+    if how == "encoding":
+        at = int(len(data) * cut)
+        return data[:at] + b"\xff\xfe\xc3" + data[at:]
+    if how == "splice":
+        at = int(len(data) * cut)
+        return data[:at] + junk + data[at + len(junk):]
+    return junk
+
+
+SAMPLE = {"seed": 3, "profile": "simple", "sources": {"coco": [1, 2.5, None, True]}, "name": "o "}
+SWAPS = [[], [SAMPLE], "seed", 3, None, {"seed": "3"}, {"seed": [3]}, {"seed": True}, {"profile": "simple"}]
+
+
+def _readers(tmp: Path):
+    """Every reader of visionr1.inputs and the file readers built on it, with a valid file for each."""
+    from visionr1.synth.writers import load_summary
+
+    def world_summary(path: Path):
+        world = path.parent / "w"
+        world.mkdir(exist_ok=True)
+        shutil.copyfile(path, world / "world.json")
+        return load_summary(world)
+
+    return {
+        "json": (json.dumps(SAMPLE).encode(), lambda p: read_json(p, dict, {"seed": int, "sources": dict})),
+        "yaml": (yaml.safe_dump(SAMPLE).encode(), lambda p: read_yaml(p, dict, {"seed": int})),
+        "world": (json.dumps(SAMPLE).encode(), world_summary),
+        "torch": (None, lambda p: load_torch(p, {"model": dict, "step": int})),
+        "torch-end": (None, check_torch_file),
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reader=st.sampled_from(["json", "yaml", "world", "torch", "torch-end"]),
+       how=st.sampled_from(["truncate", "encoding", "splice", "replace", "swap"]),
+       cut=st.floats(0, 1), junk=st.binary(max_size=64), swap=st.sampled_from(range(len(SWAPS))))
+def test_readers_raise_only_one_line_errors(tmp_path, reader, how, cut, junk, swap):
+    """Whatever the damage (truncated, bytes that are not UTF-8, spliced junk, another file, a value of another
+    type), a reader returns or raises VisionR1Error naming the file: never another exception."""
+    folder = tmp_path / f"{reader}-{how}"
+    folder.mkdir(exist_ok=True)
+    path = folder / "input"
+    data, read = _readers(folder)[reader]
+    if data is None:
+        torch.save({"model": {"w": torch.ones(4)}, "step": 2} if how != "swap" else SWAPS[swap], path)
+        data = path.read_bytes()
+    elif how == "swap":
+        data = (json.dumps(SWAPS[swap]) if reader != "yaml" else yaml.safe_dump(SWAPS[swap])).encode()
+    path.write_bytes(_damage(data, how, cut, junk) if how != "swap" else data)
+    try:
+        read(path)
+    except VisionR1Error as exc:
+        assert folder.name in str(exc) and "\n" not in str(exc)
