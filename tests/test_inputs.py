@@ -193,3 +193,70 @@ def test_readers_raise_only_one_line_errors(tmp_path, reader, how, cut, junk, sw
         read(path)
     except VisionR1Error as exc:
         assert folder.name in str(exc) and "\n" not in str(exc)
+
+
+# --- class 2: damaged checkpoint files on --resume, YAML config values -------------------------------------------
+
+def _checkpoint(out: Path, step: int = 2) -> Path:
+    """A checkpoint folder in the layout transformers writes (weights, trainer state, optimizer, rng state)."""
+    from safetensors.torch import save_file
+
+    folder = out / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    save_file({"w": torch.ones(3)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    torch.save({"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": []}, folder / "optimizer.pt")
+    torch.save({"python": [1, 2], "cpu": torch.zeros(4, dtype=torch.uint8)}, folder / "rng_state.pth")
+    return folder
+
+
+@pytest.mark.parametrize(("damage", "names"), [
+    ("trainer_state.json", ["trainer_state.json", "JSON object"]),
+    ("optimizer.pt", ["optimizer.pt", "truncated"]),
+    ("rng_state.pth", ["rng_state.pth", "truncated"]),
+])
+def test_damaged_checkpoint_refused_before_the_model_loads(tmp_path, capsys, damage, names):
+    out = tmp_path / "run"
+    folder = _checkpoint(out)
+    if damage == "trainer_state.json":
+        (folder / damage).write_text("[2]")
+    else:
+        data = (folder / damage).read_bytes()
+        (folder / damage).write_bytes(data[: len(data) - 30])
+    before = tree_digest(out)
+    args = ["train", "sft", "--model", tmp_path / "no-such-model", "--data", tmp_path / "no-mix", "--out", out]
+    assert run_cli(*args, "--resume", folder) == 2
+    one_error(capsys, folder, "incomplete", *names)
+    assert run_cli(*args, "--resume", "latest") == 2  # the damaged one is skipped with its reason, none is left
+    err = capsys.readouterr().err
+    assert f"skipping {folder}" in err and names[0] in err and "no complete checkpoint" in err
+    assert tree_digest(out) == before
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"per_device_train_batch_size": 8.5}, "--per-device-train-batch-size takes a int, got 8.5"),
+    ({"gradient_accumulation_steps": 2.0}, "--gradient-accumulation-steps takes a int, got 2.0"),
+    ({"learning_rate": "fast"}, "--learning-rate takes a float, got 'fast'"),
+    ({"dataloader_num_workers": -1}, "--dataloader-num-workers must be >= 0"),
+    ({"seed": 2**40}, "--seed must be in [0, 4294967295]"),
+    ({"seed": -1}, "--seed must be in [0, 4294967295]"),
+    ({"eval_strategy": "steps"}, "visionr1 train takes no eval data set"),
+    ({"report_to": "no-such-tracker"}, "unknown tracker 'no-such-tracker'"),
+])
+def test_config_values_checked_before_anything_loads(tmp_path, capsys, doc, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    assert run_cli("train", "sft", "--model", tmp_path / "no-such-model", "--data", tmp_path / "no-mix", "--out",
+                   tmp_path / "o", "--config", config) == 2
+    one_error(capsys, message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_to_a_tracker_that_is_not_installed(tmp_path, capsys):
+    from transformers.integrations.integration_utils import get_available_reporting_integrations
+
+    if "wandb" in get_available_reporting_integrations():
+        pytest.skip("wandb is installed here")
+    assert run_cli("train", "grpo", "--model", tmp_path / "m", "--data", tmp_path / "d", "--out", tmp_path / "o",
+                   "--report-to", "wandb") == 2
+    one_error(capsys, "--report-to wandb", "not installed")

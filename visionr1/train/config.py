@@ -172,7 +172,10 @@ POSITIVE = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", 
             "num_generations", "max_completion_length", "temperature", "min_pixels", "max_pixels", "lora_r",
             "lora_alpha", "save_steps", "logging_steps", "max_length", "top_p", "heldout_limit",
             "heldout_max_new_tokens")
-NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every")
+NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every",
+                "dataloader_num_workers", "dataloader_prefetch_factor")
+SEEDS = ("seed", "data_seed")  # numpy takes seeds in [0, 2**32 - 1]
+MAX_SEED = 2**32 - 1
 # model_init_kwargs that other options own
 OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
@@ -211,7 +214,8 @@ def coerce(f, raw: Any) -> Any:
         return None
     container = any(t in kind for t in ("list", "dict", "tuple"))
     numeric = not container and ("float" in kind or "int" in kind) and "str" not in kind
-    if numeric and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
+    if numeric and (isinstance(raw, bool) or not isinstance(raw, (int, float))
+                    or ("float" not in kind and isinstance(raw, float))):  # 2.5 (or 2.0) for a count
         raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
     if numeric and not math.isfinite(raw):
         raise VisionR1Error(f"option {flag} must be a finite number, got {raw}")
@@ -246,6 +250,26 @@ def _check_deepspeed(ds: Any) -> None:
             raise VisionR1Error(f"{ds}: a DeepSpeed config is a JSON object")
 
 
+def _check_report_to(report_to: Any) -> None:
+    """Every tracker ``report_to`` names is one transformers knows and is installed (transformers fails at the
+    first step otherwise)."""
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    names = report_to if isinstance(report_to, list) else [report_to] if isinstance(report_to, str) else []
+    for name in names:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise VisionR1Error(f"option --report-to: unknown tracker '{name}' (choose from none, all, "
+                                f"{', '.join(INTEGRATION_TO_CALLBACK)})")
+        if name not in get_available_reporting_integrations():
+            raise VisionR1Error(f"option --report-to {name}: the '{name}' package is not installed (pip install "
+                                f"{name}, or report_to: none)")
+
+
 def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
     """Numbers in range (before TRL's own checks, some of which divide by them)."""
     def get(name):
@@ -259,6 +283,15 @@ def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
         v = get(name)
         if isinstance(v, (int, float)) and v < 0:
             raise VisionR1Error(f"option --{name.replace('_', '-')} must be >= 0, got {v}")
+    for name in SEEDS:
+        v = get(name)
+        if isinstance(v, int) and not 0 <= v <= MAX_SEED:
+            raise VisionR1Error(f"option --{name.replace('_', '-')} must be in [0, {MAX_SEED}], got {v}")
+    strategy = get("eval_strategy")
+    if strategy not in (None, "no") and str(getattr(strategy, "value", strategy)) != "no":
+        raise VisionR1Error(f"option --eval-strategy {getattr(strategy, 'value', strategy)}: visionr1 train takes "
+                            "no eval data set (TRL's evaluation is a loss); use heldout_every for the held-out mAP")
+    _check_report_to(get("report_to"))
     steps = get("max_steps")
     if isinstance(steps, int) and steps != -1 and steps <= 0:
         raise VisionR1Error(f"option --max-steps must be positive (or -1: the epochs decide), got {steps}")
