@@ -16,12 +16,13 @@ from conftest import one_error, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from visionr1.data.recipe import load_recipe
 from visionr1.errors import VisionR1Error
 from visionr1.inputs import check_torch_file, load_torch, read_json, read_yaml
 from visionr1.io import tree_digest
 from visionr1.synth import pretrain as pt
 from visionr1.synth.pretrain_config import PretrainConfig
-from visionr1.synth.tiny_model import CARD
+from visionr1.synth.tiny_model import CARD, CARD_TAG, read_card
 
 
 @pytest.fixture(scope="module")
@@ -169,30 +170,35 @@ def _readers(tmp: Path):
         "world": (json.dumps(SAMPLE).encode(), world_summary),
         "torch": (None, lambda p: load_torch(p, {"model": dict, "step": int})),
         "torch-end": (None, check_torch_file),
+        "recipe": (yaml.safe_dump(_coco()).encode(), lambda p: load_recipe(str(p))),
+        "card": (None, lambda p: read_card(p.parent)),
     }
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(reader=st.sampled_from(["json", "yaml", "world", "torch", "torch-end"]),
+@given(reader=st.sampled_from(["json", "yaml", "world", "torch", "torch-end", "recipe", "card"]),
        how=st.sampled_from(["truncate", "encoding", "splice", "replace", "swap"]),
        cut=st.floats(0, 1), junk=st.binary(max_size=64), swap=st.sampled_from(range(len(SWAPS))))
-def test_readers_raise_only_one_line_errors(tmp_path, reader, how, cut, junk, swap):
+def test_readers_raise_only_one_line_errors(tmp_path, tiny_model_dir, reader, how, cut, junk, swap):
     """Whatever the damage (truncated, bytes that are not UTF-8, spliced junk, another file, a value of another
     type), a reader returns or raises VisionR1Error naming the file: never another exception."""
     folder = tmp_path / f"{reader}-{how}"
     folder.mkdir(exist_ok=True)
-    path = folder / "input"
+    path = folder / ("input" if reader != "card" else CARD)
     data, read = _readers(folder)[reader]
-    if data is None:
+    if reader == "card":
+        data = (Path(tiny_model_dir) / CARD).read_bytes() if how != "swap" else (
+            "---\n" + yaml.safe_dump({"visionr1_synth": SWAPS[swap]}) + "---\n" + _tag(CARD_TAG)).encode()
+    elif data is None:
         torch.save({"model": {"w": torch.ones(4)}, "step": 2} if how != "swap" else SWAPS[swap], path)
         data = path.read_bytes()
-    elif how == "swap":
+    elif how == "swap" and reader != "card":
         data = (json.dumps(SWAPS[swap]) if reader != "yaml" else yaml.safe_dump(SWAPS[swap])).encode()
     path.write_bytes(_damage(data, how, cut, junk) if how != "swap" else data)
     try:
         read(path)
     except VisionR1Error as exc:
-        assert folder.name in str(exc) and "\n" not in str(exc)
+        assert folder.name in str(exc) and "\n" not in str(exc), exc
 
 
 # --- class 2: damaged checkpoint files on --resume, YAML config values -------------------------------------------
@@ -260,3 +266,39 @@ def test_report_to_a_tracker_that_is_not_installed(tmp_path, capsys):
     assert run_cli("train", "grpo", "--model", tmp_path / "m", "--data", tmp_path / "d", "--out", tmp_path / "o",
                    "--report-to", "wandb") == 2
     one_error(capsys, "--report-to wandb", "not installed")
+
+
+# --- class 4: recipes ---------------------------------------------------------------------------------------------
+
+def _coco(**over):
+    return {"name": "x", "sources": {"coco": {"task": "detection", "count": 4, "split": "train2017", **over}}}
+
+
+@pytest.mark.parametrize(("doc", "names"), [
+    ({"name": "x", "sources": {"coco": {"task": "detection"}}}, ["sources.coco", "missing key 'count'"]),
+    ({"name": "x", "sources": {"coco": {"count": 3}}}, ["sources.coco", "missing key 'task'"]),
+    (_coco(count="many"), ["sources.coco", "'count' must be an integer", "'many'"]),
+    (_coco(count=True), ["'count' must be an integer"]),
+    (_coco(count=10**12), ["sources.coco.count must be in [0, 1,000,000]"]),
+    (_coco(absent_categories=3), ["sources.coco.absent_categories must be [min, max]", "3"]),
+    (_coco(absent_categories=[1, 2, 3]), ["sources.coco.absent_categories must be [min, max]"]),
+    ({**_coco(), "instance_range": 5}, ["instance_range must be [min, max]"]),
+    ({**_coco(), "world": {"profile": "huge"}}, ["world.profile", "unknown profile 'huge'"]),
+    ({**_coco(), "world": {"images": 10**9}}, ["world.images must be in [1, 20000]"]),
+    ({**_coco(), "world": [1]}, ["world", "expected an object"]),
+    ({**_coco(), "seed": "zero"}, ["seed must be an integer"]),
+    ({**_coco(), "seed": -1}, ["seed must be in [0, 4294967295]"]),
+])
+def test_recipe_damage_refused_before_work(tmp_path, capsys, doc, names):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(yaml.safe_dump(doc))
+    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe) == 2
+    one_error(capsys, recipe, *names)
+    assert not (tmp_path / "o").exists()
+
+
+def test_recipe_not_utf8_refused(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_bytes(b"name: \xff\xfe\nsources: {}\n")
+    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe) == 2
+    one_error(capsys, recipe, "not UTF-8")

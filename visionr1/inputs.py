@@ -13,6 +13,8 @@ from typing import Any
 
 from visionr1.errors import VisionR1Error
 
+MAX_SEED = 2**32 - 1  # numpy and torch seeds
+
 _TYPE_NAMES = {dict: "an object (mapping)", list: "a list", str: "a string", int: "an integer",
                float: "a number", bool: "true or false"}
 

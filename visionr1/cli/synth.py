@@ -10,12 +10,11 @@ from rich.table import Table
 
 from visionr1.cli import console
 from visionr1.cli.options import check_range
+from visionr1.inputs import MAX_SEED
+from visionr1.synth import MAX_IMAGES
 from visionr1.synth.pretrain_config import PretrainConfig
 
 PRETRAIN = PretrainConfig()  # the defaults of `synth pretrain`
-
-MAX_SEED = 2**32 - 1  # numpy and torch seeds
-MAX_IMAGES = 20_000  # a world this size takes ~2 min to generate and more to render; larger ones are refused
 
 app = typer.Typer(help="Synthetic stand-ins: a shapes world in the real dataset formats, a tiny Qwen2.5-VL.",
                   no_args_is_help=True, rich_markup_mode="markdown")

@@ -22,6 +22,7 @@ from trl import GRPOConfig, SFTConfig
 
 from visionr1.errors import VisionR1Error
 from visionr1.formats import FAMILIES, check_pixel_limits
+from visionr1.inputs import MAX_SEED
 from visionr1.rewards import RewardConfig
 
 _REWARD = {f.name: f for f in fields(RewardConfig)}
@@ -174,8 +175,7 @@ POSITIVE = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", 
             "heldout_max_new_tokens")
 NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every",
                 "dataloader_num_workers", "dataloader_prefetch_factor")
-SEEDS = ("seed", "data_seed")  # numpy takes seeds in [0, 2**32 - 1]
-MAX_SEED = 2**32 - 1
+SEEDS = ("seed", "data_seed")  # numpy takes seeds in [0, MAX_SEED]
 # model_init_kwargs that other options own
 OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
