@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import one_error, run_cli
+from conftest import coco_recipe, one_error, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -302,3 +302,89 @@ def test_recipe_not_utf8_refused(tmp_path, capsys):
     recipe.write_bytes(b"name: \xff\xfe\nsources: {}\n")
     assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe) == 2
     one_error(capsys, recipe, "not UTF-8")
+
+
+# --- class 3: images truncated past a valid header; class 5: damaged mixes, data show / stats ---------------------
+
+@pytest.fixture(scope="module")
+def small_mix(world_dir, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("mix")
+    assert run_cli("data", "build", "--out", tmp / "mix", "--recipe", coco_recipe(tmp),
+                   "--coco-root", world_dir / "coco") == 0
+    return tmp / "mix"
+
+
+def test_image_truncated_past_its_header_is_a_counted_skip(coco_copy, tmp_path, capsys):
+    """A JPEG cut after a valid header: a header check accepts it, training would fail hours in on it. `data build`
+    decodes every image in full, so it is skipped, counted and reported."""
+    from PIL import Image
+
+    from visionr1.data.build import load_manifest
+
+    images = sorted((coco_copy / "train2017").iterdir())
+    victim = images[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+    with Image.open(victim) as im:  # the header still reads
+        assert im.size[0] > 0
+    out = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", out, "--recipe", coco_recipe(tmp_path, count=2),
+                   "--coco-root", coco_copy) == 0
+    assert "truncated or damaged image data" in capsys.readouterr().out
+    issues = load_manifest(out)["sources"]["coco"]["issues"]
+    assert issues.get("truncated or damaged image data (skipped)") == 1, issues
+
+
+def _copy_mix(small_mix: Path, tmp_path: Path) -> Path:
+    mix = tmp_path / "mix"
+    shutil.copytree(small_mix, mix)
+    return mix
+
+
+@pytest.mark.parametrize(("damage", "names"), [
+    ("no-dataset", ["dataset/ folder"]),
+    ("arrow-truncated", ["dataset", "not a readable dataset"]),
+    ("arrow-not-arrow", ["dataset", "not a readable dataset"]),
+    ("manifest-list", ["manifest.json", "expected an object"]),
+    ("manifest-cut", ["manifest.json", "not valid JSON"]),
+    ("manifest-not-utf8", ["manifest.json", "not UTF-8"]),
+])
+def test_damaged_mix_refused_by_stats_and_show(small_mix, tmp_path, capsys, damage, names):
+    mix = _copy_mix(small_mix, tmp_path)
+    arrow = sorted((mix / "dataset").glob("*.arrow"))
+    if damage == "no-dataset":
+        shutil.rmtree(mix / "dataset")
+    elif damage == "arrow-truncated":
+        data = arrow[0].read_bytes()
+        arrow[0].write_bytes(data[: len(data) // 2])
+    elif damage == "arrow-not-arrow":
+        arrow[0].write_bytes(b"PAR1 not a table at all")
+    elif damage == "manifest-list":
+        (mix / "manifest.json").write_text("[]")
+    elif damage == "manifest-cut":
+        (mix / "manifest.json").write_text((mix / "manifest.json").read_text()[:40])
+    else:
+        (mix / "manifest.json").write_bytes(b'{"a": "\xff"}')
+    for argv in (["data", "stats", mix, "--out", tmp_path / "s"], ["data", "show", mix, "--out", tmp_path / "p"]):
+        assert run_cli(*argv) == 2, argv
+        one_error(capsys, *names)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "p").exists()
+
+
+def test_show_onto_a_file_and_into_an_unwritable_folder(small_mix, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    assert run_cli("data", "show", small_mix, "--out", taken) == 2
+    one_error(capsys, taken, "not a directory")
+    assert taken.read_text() == "mine"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    import os
+
+    if os.access(locked, os.W_OK):  # root writes anywhere
+        pytest.skip("running as a user who may write into a read-only folder")
+    for argv in (["data", "show", small_mix, "--out", locked / "p"], ["data", "stats", small_mix, "--out", locked]):
+        assert run_cli(*argv) == 2, argv
+        one_error(capsys, locked)
+    locked.chmod(0o700)

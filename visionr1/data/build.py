@@ -16,6 +16,7 @@ from visionr1.data.recipe import SOURCES, Recipe
 from visionr1.data.sampling import SourceReport, detection_samples, grounding_samples, rec_samples, renderer
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import read_json
 from visionr1.io import output_dir, sha256_file, write_json
 
 MANIFEST = "manifest.json"
@@ -205,4 +206,4 @@ def load_manifest(path: Path) -> dict:
     f = Path(path) / MANIFEST
     if not f.is_file():
         raise VisionR1Error(f"{path} is not a built mix ({MANIFEST} missing; run `visionr1 data build` first)")
-    return json.loads(f.read_text())
+    return read_json(f, dict)
