@@ -388,3 +388,23 @@ def test_show_onto_a_file_and_into_an_unwritable_folder(small_mix, tmp_path, cap
         assert run_cli(*argv) == 2, argv
         one_error(capsys, locked)
     locked.chmod(0o700)
+
+
+# --- class 7: valid real data (boggleBoards' `o` and `o `) ---------------------------------------------------------
+
+def test_categories_differing_only_in_spaces_are_merged_with_a_note(world_dir, tmp_path, capsys):
+    """The real boggleBoards export (and the world's copy) has `o` and `o ` (trailing space): a prompt shows both
+    as `o`, so the mix merges them, boxes included, with a counted note instead of stopping the build."""
+    from visionr1.data.build import load_manifest
+    from visionr1.data.stats import load_mix
+
+    recipe = tmp_path / "bog.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "bog", "sources": {"odinw": {
+        "task": "grounding", "count": 12, "split": "train", "sets": ["boggleBoards"], "exclude_sets": []}}}))
+    out = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", out, "--recipe", recipe, "--odinw-root", world_dir / "odinw") == 0
+    issues = load_manifest(out)["sources"]["odinw"]["issues"]
+    assert issues["category name differing from another only in spaces (merged into it, boxes included)"] == 1
+    labels = {g["label"] for row in load_mix(out) for g in row["gt"]}
+    assert "o " not in labels and labels
+    capsys.readouterr()
