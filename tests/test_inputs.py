@@ -408,3 +408,45 @@ def test_categories_differing_only_in_spaces_are_merged_with_a_note(world_dir, t
     labels = {g["label"] for row in load_mix(out) for g in row["gt"]}
     assert "o " not in labels and labels
     capsys.readouterr()
+
+
+def test_training_skips_a_sample_whose_image_went_bad_and_reports_it(coco_copy, tiny_model_dir, tmp_path, capsys):
+    """An image truncated after the mix was built: training leaves its sample out, says so and records the count
+    in run_config.json, instead of failing mid-run with `OSError: image file is truncated`."""
+    from visionr1.data.stats import load_mix
+
+    mix = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", mix, "--recipe", coco_recipe(tmp_path, count=4),
+                   "--coco-root", coco_copy) == 0
+    victim = Path(load_mix(mix)[0]["image"])  # the mix names its images' files
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    out = tmp_path / "run"
+    assert run_cli("train", "sft", "--model", tiny_model_dir, "--data", mix, "--out", out, "--max-steps", 1,
+                   "--per-device-train-batch-size", 1, "--gradient-accumulation-steps", 1, "--save-strategy",
+                   "no") == 0
+    assert "skipped 1 of the mix's samples: unreadable or truncated image" in capsys.readouterr().err
+    run = json.loads((out / "run_config.json").read_text())
+    assert run["skipped_samples"] == {"unreadable or truncated image (sample skipped)": 1}
+
+
+# --- class 8: silent cases ----------------------------------------------------------------------------------------
+
+def test_compare_of_reports_with_no_set_in_common_is_refused(tmp_path, capsys):
+    reports = []
+    for name, sets in (("a", {"coco_val": {"mAP": 30.0}}), ("b", {"odinw_x": {"mAP": 10.0}})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(
+            {"kind": "boxes", "benchmark": "custom", "sets": sets, "average": None}))
+        reports.append(tmp_path / name)
+    assert run_cli("eval", "compare", *reports) == 2
+    one_error(capsys, "share no evaluated set", "a: 1 sets", "b: 1 sets")
+
+
+def test_reward_score_line_without_completion_names_the_line(tmp_path, capsys):
+    lines = tmp_path / "c.jsonl"
+    gt = [{"bbox": [1, 2, 30, 40], "label": "a"}]
+    lines.write_text(json.dumps({"gt": gt, "width": 100, "height": 100}) + "\n")
+    assert run_cli("reward", "score", lines) == 2
+    one_error(capsys, f"{lines}:1", "completion")

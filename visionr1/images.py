@@ -90,6 +90,24 @@ def usable_images(paths: list[str], widths: np.ndarray, heights: np.ndarray, roo
     return ok
 
 
+def decode_problem(image: str | bytes) -> str | None:
+    """Why the image file ``image`` (a path, or the file's bytes) cannot be decoded in full, or ``None``."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with _bombs_checked_here(), Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as im:
+            if im.width * im.height > MAX_PIXELS:
+                return "image over the decompression-bomb limit"
+            im.load()
+    except FileNotFoundError:
+        return "image file missing"
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return "unreadable or truncated image"
+    return None
+
+
 def check_image(path: str | Path) -> None:
     """``path`` as a usable image, else ``VisionR1Error`` naming it."""
     reason = image_problem(str(path))

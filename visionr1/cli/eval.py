@@ -297,6 +297,9 @@ def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json 
         raise VisionR1Error("compare needs at least two reports")
     loaded = [load_report(p) for p in reports]
     names = [Path(p).parent.name if Path(p).name == "report.json" else Path(p).name for p in reports]
+    if not set.intersection(*(set(r["sets"]) for r in loaded)):
+        counts = "; ".join(f"{n}: {len(r['sets'])} sets" for n, r in zip(names, loaded, strict=True))
+        raise VisionR1Error(f"the reports share no evaluated set ({counts}): nothing to compare")
     problems = incompatibilities(loaded, names)
     if problems and strict:
         raise VisionR1Error("the reports are not comparable: " + "; ".join(problems))
