@@ -450,3 +450,47 @@ def test_reward_score_line_without_completion_names_the_line(tmp_path, capsys):
     lines.write_text(json.dumps({"gt": gt, "width": 100, "height": 100}) + "\n")
     assert run_cli("reward", "score", lines) == 2
     one_error(capsys, f"{lines}:1", "completion")
+
+
+# --- class 6: file-system edges -----------------------------------------------------------------------------------
+
+def test_set_folder_named_in_bytes_that_are_not_utf8_is_a_counted_skip(world_dir, tmp_path, capsys):
+    """A valid ODinW copy under a folder whose name is not UTF-8 (a crash on valid input before: Arrow cannot take
+    the name): that set is left out with a note naming it in escapes, the others build."""
+    import os
+
+    root = tmp_path / "odinw"
+    root.mkdir()
+    shutil.copytree(world_dir / "odinw" / "Aquarium", root / "Aquarium")
+    shutil.copytree(world_dir / "odinw" / "Aquarium", os.path.join(os.fsencode(root), b"Aqua\xffrium").decode(
+        "utf-8", "surrogateescape"))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "o", "sources": {"odinw": {"task": "grounding", "count": 4,
+                                                                          "split": "train"}}}))
+    assert run_cli("data", "build", "--out", tmp_path / "mix", "--recipe", recipe, "--odinw-root", root) == 0
+    from visionr1.data.build import load_manifest
+
+    issues = load_manifest(tmp_path / "mix")["sources"]["odinw"]["issues"]
+    assert any(k.startswith("ODinW set Aqua\\xffrium/") and "not valid UTF-8" in k for k in issues), issues
+    capsys.readouterr()
+
+
+def test_dataset_root_that_is_a_symlink_loop_is_one_line(tmp_path, capsys):
+    loop = tmp_path / "coco"
+    loop.symlink_to(tmp_path / "coco")
+    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", coco_recipe(tmp_path),
+                   "--coco-root", loop) == 2
+    one_error(capsys, loop, "symlink loop")
+    assert not (tmp_path / "o").exists()
+
+
+def test_predictions_folder_of_a_set_with_a_very_long_name(tmp_path):
+    """A set named after a long category name: its predictions folder name stays within a file name's limit and
+    apart from another long name sharing the first part."""
+    from visionr1.eval.runner import MAX_NAME, prediction_store
+
+    a, b = "odinw_" + "x" * 400 + "a", "odinw_" + "x" * 400 + "b"
+    fa, fb = prediction_store(tmp_path, a).folder, prediction_store(tmp_path, b).folder
+    assert fa != fb and len(fa.name) == len(fb.name) == MAX_NAME
+    fa.mkdir(parents=True)  # a name the file system takes
+    assert prediction_store(tmp_path, "coco_val").folder.name == "coco_val"  # short names unchanged

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import is_utf8
 
 MAX_PIXELS = 89_478_485  # PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS): larger images are refused
 # `data build` decodes every image in full: a file truncated past a valid header passes a header check and would
@@ -35,6 +36,8 @@ def _problem(path: str, base: str | None, size: tuple[float, float] | None, full
 
     if base is not None and not os.path.normpath(os.path.join(base, path)).startswith(base):
         return "image path outside the image folder"
+    if not is_utf8(path):  # the mix's tables hold UTF-8 text only
+        return "image file name not valid UTF-8"
     try:
         with Image.open(path) as im:
             width, height = im.size

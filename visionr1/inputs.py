@@ -24,6 +24,33 @@ def _kind(value: Any) -> str:
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
+def resolved(path: str | Path) -> Path:
+    """``path`` made absolute with its symlinks resolved; a symlink loop (``RuntimeError`` in Python before
+    3.13) is one line naming it."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:
+        raise VisionR1Error(f"{path}: cannot resolve the path (a symlink loop?): {exc}") from None
+
+
+def is_utf8(text: str) -> bool:
+    """``text`` can be written as UTF-8: a file name read from disk whose bytes are not UTF-8 holds surrogates
+    (``surrogateescape``), which JSON lines can escape but Arrow tables and terminals cannot take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """``text`` with the bytes of a name that is not UTF-8 shown as ``\\xff`` escapes (for messages)."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def read_text(path: str | Path) -> str:
     """The UTF-8 text of ``path``; a missing or unreadable file or bytes that are not UTF-8 are one line."""
     path = Path(path)

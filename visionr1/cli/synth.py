@@ -10,7 +10,7 @@ from rich.table import Table
 
 from visionr1.cli import console
 from visionr1.cli.options import check_range
-from visionr1.inputs import MAX_SEED
+from visionr1.inputs import MAX_SEED, resolved
 from visionr1.synth import MAX_IMAGES
 from visionr1.synth.pretrain_config import PretrainConfig
 
@@ -228,7 +228,7 @@ def pretrain(
     info = pt.check_world(world)
     first_image = 0 if init is None else pt.check_init(init, out, info, size)
     cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                         init=str(init.resolve()) if init else None, first_image=first_image,
+                         init=str(resolved(init)) if init else None, first_image=first_image,
                          partial_detection=partial_detection)
     with lock_dir(out) as root:
         if resume:

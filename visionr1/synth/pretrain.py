@@ -241,11 +241,11 @@ def check_init(init: Path, out: Path, world: dict, size: str) -> int:
     """The ``--init`` folder is a complete checkpoint of ``synth pretrain`` (card, config, every weight shard) on
     a world of this seed at ``size``; returns the first image of the stream after its run. Checked before
     anything in ``--out`` is touched."""
-    from visionr1.inputs import check_document, read_json
+    from visionr1.inputs import check_document, read_json, resolved
     from visionr1.models import check_weights
     from visionr1.synth.tiny_model import CARD, read_card
 
-    if init.resolve() == out.resolve():
+    if resolved(init) == resolved(out):
         raise VisionR1Error(f"--init {init} is --out: write the continued checkpoint to another folder")
     info = read_card(init)
     made = info.get("pretrain")
