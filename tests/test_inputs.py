@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 from visionr1.data.recipe import load_recipe
 from visionr1.errors import VisionR1Error
+from visionr1.eval.report import load_report
 from visionr1.inputs import check_torch_file, load_torch, read_json, read_yaml
 from visionr1.io import tree_digest
 from visionr1.synth import pretrain as pt
 from visionr1.synth.pretrain_config import PretrainConfig
 from visionr1.synth.tiny_model import CARD, CARD_TAG, read_card
+from visionr1.train.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +154,10 @@ def _damage(data: bytes, how: str, cut: float, junk: bytes) -> bytes:
 
 SAMPLE = {"seed": 3, "profile": "simple", "sources": {"coco": [1, 2.5, None, True]}, "name": "o "}
 SWAPS = [[], [SAMPLE], "seed", 3, None, {"seed": "3"}, {"seed": [3]}, {"seed": True}, {"profile": "simple"}]
+VALUES = [[], {}, "x", 2.5, None, True, -1, 10**30, float("inf"), [1, "a"], {"a": 1}]  # swapped into each key
+CONFIG = {"learning_rate": 1e-5, "max_steps": 3, "num_generations": 2, "per_device_train_batch_size": 2,
+          "seed": 7, "report_to": "none", "save_strategy": "no", "dataloader_num_workers": 0, "beta": 0.04}
+REPORT = {"kind": "boxes", "benchmark": "custom", "sets": {"a": {"mAP": 30.0}}, "average": {"mAP": 30.0}}
 
 
 def _readers(tmp: Path):
@@ -171,12 +177,15 @@ def _readers(tmp: Path):
         "torch": (None, lambda p: load_torch(p, {"model": dict, "step": int})),
         "torch-end": (None, check_torch_file),
         "recipe": (yaml.safe_dump(_coco()).encode(), lambda p: load_recipe(str(p))),
+        "train-config": (yaml.safe_dump(CONFIG).encode(), lambda p: load_config("grpo", p, {}, p.parent / "o")),
+        "report": (json.dumps(REPORT).encode(), load_report),
         "card": (None, lambda p: read_card(p.parent)),
     }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(reader=st.sampled_from(["json", "yaml", "world", "torch", "torch-end", "recipe", "card"]),
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reader=st.sampled_from(["json", "yaml", "world", "torch", "torch-end", "recipe", "card", "train-config",
+                               "report"]),
        how=st.sampled_from(["truncate", "encoding", "splice", "replace", "swap"]),
        cut=st.floats(0, 1), junk=st.binary(max_size=64), swap=st.sampled_from(range(len(SWAPS))))
 def test_readers_raise_only_one_line_errors(tmp_path, tiny_model_dir, reader, how, cut, junk, swap):
@@ -192,6 +201,11 @@ def test_readers_raise_only_one_line_errors(tmp_path, tiny_model_dir, reader, ho
     elif data is None:
         torch.save({"model": {"w": torch.ones(4)}, "step": 2} if how != "swap" else SWAPS[swap], path)
         data = path.read_bytes()
+    elif how == "swap" and reader in ("train-config", "report"):
+        doc = dict(CONFIG if reader == "train-config" else REPORT)
+        key = sorted(doc)[swap % len(doc)]
+        doc[key] = VALUES[int(cut * len(VALUES)) % len(VALUES)]
+        data = (yaml.safe_dump(doc) if reader == "train-config" else json.dumps(doc)).encode()
     elif how == "swap" and reader != "card":
         data = (json.dumps(SWAPS[swap]) if reader != "yaml" else yaml.safe_dump(SWAPS[swap])).encode()
     path.write_bytes(_damage(data, how, cut, junk) if how != "swap" else data)

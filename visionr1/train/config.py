@@ -9,10 +9,12 @@ G = 4, 8 completions per device, A = 2) sees 8 x 2 x 8 / 4 = 32 prompts per opti
 from __future__ import annotations
 
 import difflib
+import enum
 import importlib.util
 import json
 import math
 import os
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,9 @@ def coerce(f, raw: Any) -> Any:
     number or YAML list; other values must already have the type. Errors name the option."""
     kind = str(f.type)
     flag = f"--{f.name.replace('_', '-')}"
+    choices = _ENUMS.get(f.name)
+    if choices and isinstance(raw, str) and raw not in {str(e.value) for e in choices}:
+        raise VisionR1Error(f"option {flag} must be one of {', '.join(str(e.value) for e in choices)}, got '{raw}'")
     if isinstance(raw, str):
         if raw.lower() in ("none", "null") and ("None" in kind or "Optional" in kind):
             return None
@@ -221,7 +226,23 @@ def coerce(f, raw: Any) -> Any:
         raise VisionR1Error(f"option {flag} must be a finite number, got {raw}")
     if not container and "bool" in kind and "str" not in kind and not isinstance(raw, bool):
         raise VisionR1Error(f"option {flag} takes true or false, got {raw!r}")
+    if not container and "str" in kind and not isinstance(raw, str) and not (
+            isinstance(raw, bool) and "bool" in kind) and not (
+            isinstance(raw, (int, float)) and not isinstance(raw, bool) and ("int" in kind or "float" in kind)):
+        raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
     return raw
+
+
+def _enums() -> dict[str, type[enum.Enum]]:
+    """transformers' options whose values are an Enum's (``save_strategy``: SaveStrategy, ``optim``, ...); TRL
+    re-declares some of them as plain ``str``, checked only when training starts."""
+    from transformers import TrainingArguments
+
+    return {f.name: e for f in fields(TrainingArguments) for e in typing.get_args(f.type)
+            if isinstance(e, type) and issubclass(e, enum.Enum)}
+
+
+_ENUMS = _enums()
 
 
 def deepspeed_stage(ds: str | dict | None) -> int | None:
@@ -334,8 +355,6 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
     """The ``kind`` (grpo / sft) options: defaults, then the YAML file, then command-line overrides. Unknown keys,
     values of the wrong type or out of range and TRL's own consistency checks are one-line errors, before any
     model is loaded."""
-    import torch
-
     cls = KINDS[kind]
     by_name = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
@@ -352,7 +371,21 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
         values.update({k: ("yes" if v else "no") if isinstance(v, bool) and str(by_name[k].type) == "str" else v
                        for k, v in doc.items()})  # YAML reads `save_strategy: no` as false
     _unknown("command line", overrides, set(by_name))
+    from_file = {k for k in values if k not in overrides}
     values.update(overrides)
+    try:
+        return _checked_config(kind, cls, by_name, values, output_dir)
+    except VisionR1Error as exc:  # a value the file gives: the message names the file too
+        named = [k for k in from_file if f"--{k.replace('_', '-')}" in str(exc) or k in str(exc)]
+        if path is not None and named and str(path) not in str(exc):
+            raise VisionR1Error(f"{path}: {exc}") from None
+        raise
+
+
+def _checked_config(kind: str, cls, by_name: dict, values: dict[str, Any], output_dir: Path):
+    """``load_config`` after the file is read: values coerced and checked, the config built."""
+    import torch
+
     values = {k: coerce(by_name[k], v) for k, v in values.items()}
     values["output_dir"] = str(output_dir)
     if values.get("bf16") is None:
