@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,15 +250,18 @@ def check_images(queries: list[Query]) -> tuple[set[str], dict[str, tuple[int, i
     through the answers."""
     from PIL import Image, UnidentifiedImageError
 
-    from visionr1.images import FULL_DECODE
+    from visionr1.images import FULL_DECODE, MAX_PIXELS
 
     bad: set[str] = set()
     other: dict[str, tuple[int, int]] = {}
     sizes = {q.image: (q.width, q.height) for q in queries}
     for path, size in sizes.items():
         try:
-            with Image.open(path) as im:
-                if im.size != size:
+            with warnings.catch_warnings(), Image.open(path) as im:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused by size here
+                if im.width * im.height > MAX_PIXELS:
+                    bad.add(path)
+                elif im.size != size:
                     other[path] = im.size
                 elif FULL_DECODE:
                     im.load()
