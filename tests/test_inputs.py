@@ -262,13 +262,16 @@ def test_damaged_checkpoint_refused_before_the_model_loads(tmp_path, capsys, dam
     ({"seed": -1}, "--seed must be in [0, 4294967295]"),
     ({"eval_strategy": "steps"}, "visionr1 train takes no eval data set"),
     ({"report_to": "no-such-tracker"}, "unknown tracker 'no-such-tracker'"),
+    ({"save_strategy": "sometimes"}, "--save-strategy must be one of no, steps, epoch, best, got 'sometimes'"),
+    ({"report_to": ["none", 3]}, "--report-to takes a str"),
+    ({"max_length": 300}, "--max-length (300) is not longer than an image's tokens at --max-pixels"),
 ])
 def test_config_values_checked_before_anything_loads(tmp_path, capsys, doc, message):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(doc))
     assert run_cli("train", "sft", "--model", tmp_path / "no-such-model", "--data", tmp_path / "no-mix", "--out",
                    tmp_path / "o", "--config", config) == 2
-    one_error(capsys, message)
+    one_error(capsys, config, message)  # the file that gives the value, and the option
     assert not (tmp_path / "o").exists()
 
 

@@ -319,6 +319,20 @@ def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
     check_pixel_limits(get("min_pixels"), get("max_pixels"))
 
 
+def _check_max_length(config) -> None:
+    """SFT's ``max_length`` holds an image's tokens at ``max_pixels`` and more: a sequence cut inside its image
+    tokens fails in the model's forward pass, at the first step."""
+    from visionr1.formats import get_adapter
+
+    length, pixels = getattr(config, "max_length", None), getattr(config, "max_pixels", None)
+    if length is None or pixels is None:
+        return
+    tokens = int(pixels) // get_adapter(config.family).factor ** 2
+    if length <= tokens:
+        raise VisionR1Error(f"option --max-length ({length}) is not longer than an image's tokens at --max-pixels "
+                            f"({pixels}: up to {tokens} tokens): raise --max-length or lower --max-pixels")
+
+
 def _check(kind: str, config) -> None:
     """Ranges and combinations TRL checks late (at the first step) or not at all."""
     from visionr1.models import check_attention
@@ -340,6 +354,7 @@ def _check(kind: str, config) -> None:
     for key in set(init or ()) & set(OWNED_INIT_KWARGS):
         raise VisionR1Error(f"model_init_kwargs: '{key}' is set by the {OWNED_INIT_KWARGS[key]} option; use that")
     if kind != "grpo":
+        _check_max_length(config)
         return
     weights = config.reward_weights
     if weights is not None and (not isinstance(weights, list) or len(weights) != 3 or not all(
