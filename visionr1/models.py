@@ -17,7 +17,8 @@ from visionr1.errors import VisionR1Error
 
 # transformers model types of each family (the coordinate space depends on it)
 FAMILY_MODEL_TYPES = {"qwen2.5-vl": ("qwen2_5_vl",), "qwen2-vl": ("qwen2_vl",),
-                      "qwen3-vl": ("qwen3_vl", "qwen3_vl_moe")}
+                      "qwen3-vl": ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")}
+FAMILY_MODEL_TYPES["qwen3-vl-thinking"] = FAMILY_MODEL_TYPES["qwen3-vl"]  # the Thinking variants: same models
 # probe images (width, height): above max_pixels at the default limits, tall, below min_pixels, odd sizes
 PROBES = ((1280, 720), (333, 1000), (40, 30), (517, 389))
 ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")

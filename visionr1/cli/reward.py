@@ -171,7 +171,13 @@ def explain_cmd(
     _print_explanation(case, terms, config)
 
 
+def _clip(text: str, n: int = 300) -> str:
+    return repr(text[:n]) + ("…" if len(text) > n else "")
+
+
 def _print_explanation(case, terms, config) -> None:
+    from visionr1.formats import get_adapter, split_think
+
     d = terms.details
     out = console.out
     head = Table(title=f"{case.line}: {config.preset} preset, {config.family}", show_header=False)
@@ -185,7 +191,14 @@ def _print_explanation(case, terms, config) -> None:
                      + (f" ({d['reason']})" if d["reason"] else ""))
     else:
         head.add_row("recall threshold / precision bounds", f"{d['recall_threshold']} / {d['precision_bounds']}")
-    head.add_row("completion", repr(case.completion[:300]) + ("…" if len(case.completion) > 300 else ""))
+    adapter = get_adapter(config.family)
+    if adapter.thinking:  # what is scored is the answer after </think>: show both parts
+        think, answer = split_think(case.completion)
+        head.add_row("think", "not closed by </think>: no answer is read" if think is None else
+                     f"{len(think.strip())} characters: " + _clip(think.strip()))
+        head.add_row("answer (scored)", _clip(answer))
+    else:
+        head.add_row("completion", _clip(case.completion))
     out.print(head)
 
     gt = Table(title=f"ground truth (N = {len(case.gt)})")

@@ -75,29 +75,45 @@ def world(
 @app.command("tiny-model")
 def tiny_model(
     out: Annotated[Path, typer.Option(help="Folder for the checkpoint (created; must be empty).")],
-    family: Annotated[str, typer.Option(help="Model family of the checkpoint.")] = "qwen2.5-vl",
+    family: Annotated[str, typer.Option(help="Hub checkpoint to copy: qwen2.5-vl, qwen3-vl, qwen3-vl-moe, qwen3.5 or "
+                                             "qwen3.5-moe.")] = "qwen2.5-vl",
     size: Annotated[str, typer.Option(help="tiny (<2M parameters, tests) or small (~5M, learns the world).")] = "tiny",
+    thinking: Annotated[bool, typer.Option("--thinking", help="The Thinking variant's chat template and sampling "
+                                                              "(Qwen3 families; train and evaluate it with --family "
+                                                              "qwen3-vl-thinking).")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the weights and tokenizer corpus (0 to 2**32-1); same seed, "
                                            "same files.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier synthetic model in --out.")] = False,
 ) -> None:
-    """Write a randomly initialised checkpoint with the files of the hub's Qwen2.5-VL-7B-Instruct (config,
-    sharded safetensors, preprocessor config, tokenizer, chat template, generation config, card) that loads with
-    AutoProcessor / AutoModelForImageTextToText."""
+    """Write a randomly initialised checkpoint with the files of a hub checkpoint (Qwen2.5-VL-7B-Instruct,
+    Qwen3-VL-8B-Instruct/-Thinking, Qwen3-VL-30B-A3B-Instruct, Qwen3.5: config, sharded safetensors, preprocessor
+    configs, tokenizer, chat template, generation config, card) that loads with AutoProcessor /
+    AutoModelForImageTextToText."""
     from safetensors import SafetensorError
 
     from visionr1.errors import VisionR1Error
     from visionr1.io import output_dir
-    from visionr1.synth.tiny_model import CARD, CARD_TAG, FAMILIES, SIZES, build_tiny_model, read_card
+    from visionr1.synth.tiny_model import (
+        CARD,
+        CARD_TAG,
+        FAMILIES,
+        QWEN3_FAMILIES,
+        SIZES,
+        build_tiny_model,
+        read_card,
+    )
 
     check_range("seed", seed, 0, MAX_SEED)
     for option, value, known in (("family", family, FAMILIES), ("size", size, SIZES)):  # before --force clears
         if value not in known:
             raise VisionR1Error(f"unknown {option} '{value}' (choose from {', '.join(known)})")
+    if thinking and family not in QWEN3_FAMILIES:
+        raise VisionR1Error(f"option --thinking: family '{family}' has no Thinking variant (choose from "
+                            f"{', '.join(QWEN3_FAMILIES)})")
     with output_dir(out, force=force, marker=CARD, marker_text=CARD_TAG) as root, \
             console.err.status("building tokenizer and model"):
         try:
-            path = build_tiny_model(root, family=family, size=size, seed=seed, force=force)
+            path = build_tiny_model(root, family=family, size=size, seed=seed, force=force, thinking=thinking)
         except SafetensorError as exc:  # the weights writer's I/O errors (no space left) are not OSErrors
             raise VisionR1Error(f"cannot write {root}: {exc}") from None
     info = read_card(path)

@@ -26,7 +26,7 @@ PARQUET = "data.parquet"
 OFFICIAL_PARQUET = "official.parquet"
 ROOT_OPTIONS = {"coco": "--coco-root", "odinw": "--odinw-root", "v3det": "--v3det-root",
                 "refcoco": "--refcoco-root", "vg": "--vg-root"}
-FAMILIES = ("qwen2.5-vl", "griffon-g")
+FAMILIES = ("qwen2.5-vl", "griffon-g", "qwen3-vl", "qwen3-vl-thinking")
 
 Step = Callable[[str], None]
 

@@ -37,6 +37,13 @@ def _image(path: str, pre_resize: bool = False):
     return rgb.resize((w, h))
 
 
+def _is_moe(model) -> bool:
+    """The model's text config routes tokens to experts (it knows ``output_router_logits``)."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return hasattr(text, "output_router_logits")
+
+
 class OracleBackend:
     """Answers every query with its ground truth in the family's format: an end-to-end check of the data
     layout, the coordinate conversions and the metrics (it must score 100)."""
@@ -118,9 +125,12 @@ class HFBackend:
         # generate() fills what a passed config leaves unset from model.generation_config (a checkpoint's
         # repetition_penalty 1.05, say), so the config is the model's own while it answers
         saved, self.model.generation_config = self.model.generation_config, self.config
+        # MoE: a model saved by (or in) TRL's SFT has output_router_logits on, and transformers 5.25 then computes
+        # the load-balancing loss at each decoding step with a mask of the whole sequence: a shape error
+        extra = {"output_router_logits": False} if _is_moe(self.model) else {}
         try:
             with torch.inference_mode():
-                out = self.model.generate(**inputs)
+                out = self.model.generate(**inputs, **extra)
         finally:
             self.model.generation_config = saved
         return self.processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

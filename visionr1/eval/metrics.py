@@ -223,10 +223,16 @@ def _counts(es: EvalSet, answered: list[tuple[Query, dict]], unread: list[bool])
     often the commonest answer was given) tell a model that ignores its image: it answers different images
     alike."""
     raws = Counter(rec["raw"] for _, rec in answered)
-    return {"queries": len(es.queries), "answered": len(answered),
-            "parse_failures": sum(bad and not says_nothing(rec["raw"])
-                                  for (_, rec), bad in zip(answered, unread, strict=True)),
-            "distinct_answers": len(raws), "most_common_answer": max(raws.values(), default=0)}
+    counts = {"queries": len(es.queries), "answered": len(answered),
+              "parse_failures": sum(bad and not says_nothing(rec["raw"])
+                                    for (_, rec), bad in zip(answered, unread, strict=True)),
+              "distinct_answers": len(raws), "most_common_answer": max(raws.values(), default=0)}
+    thinks = [rec["think_chars"] for _, rec in answered if "think_chars" in rec]
+    if thinks:  # a Thinking family: how long its think blocks were, and how many were never closed
+        closed = [n for n in thinks if n is not None]
+        counts["think_unclosed"] = len(thinks) - len(closed)
+        counts["think_chars_mean"] = round(sum(closed) / len(closed), 1) if closed else None
+    return counts
 
 
 def rec_metrics(es: EvalSet, records: dict[str, dict]) -> dict:

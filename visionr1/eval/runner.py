@@ -16,7 +16,7 @@ from visionr1.eval.paper import is_synthetic, reference
 from visionr1.eval.predictions import PredictionStore, write_records
 from visionr1.eval.report import write_report
 from visionr1.eval.sets import EvalSet, Query, query_geometry
-from visionr1.formats import get_adapter
+from visionr1.formats import get_adapter, split_think
 from visionr1.io import write_json
 
 
@@ -114,10 +114,15 @@ def answer_batch(backend, batch: list[Query], adapter, min_pixels: int, max_pixe
     texts = backend.generate(batch)
     geos = [query_geometry(adapter, q, min_pixels, max_pixels, pre_resize) for q in batch]
     parsed = adapter.parse_batch(texts, geos)
-    return [{"qid": q.qid, "image_id": q.image_id, "raw": t,
-             "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()], "labels": list(p.labels),
-             "template_ok": p.template_ok, "content_ok": p.content_ok}
-            for q, t, p in zip(batch, texts, (parsed[k] for k in range(len(batch))), strict=True)]
+    records = [{"qid": q.qid, "image_id": q.image_id, "raw": t,
+                "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()], "labels": list(p.labels),
+                "template_ok": p.template_ok, "content_ok": p.content_ok}
+               for q, t, p in zip(batch, texts, (parsed[k] for k in range(len(batch))), strict=True)]
+    if getattr(adapter, "thinking", False):  # the answer is read after the think block; its length is recorded
+        for rec, t in zip(records, texts, strict=True):
+            think = split_think(t)[0]
+            rec["think_chars"] = None if think is None else len(think.strip())
+    return records
 
 
 def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_policy: str, evaluator: str) -> dict:

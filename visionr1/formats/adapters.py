@@ -7,6 +7,7 @@ that and the family's output text:
 |---|---|---|
 | ``qwen2.5-vl`` | JSON list of ``{"bbox_2d": [...], "label": ...}`` | pixels of the resized input (smart_resize) |
 | ``qwen2-vl``, ``qwen3-vl`` | the same JSON | integers 0..1000 relative to the image size |
+| ``qwen3-vl-thinking`` | a think block closed by ``</think>``, then the same JSON | as ``qwen3-vl`` |
 | ``griffon-g`` | ``label-[x1,y1,x2,y2]`` items joined by ``&``; ``None`` | [0, 1], exactly 3 decimals |
 
 Parsing never raises. It happens in two steps: ``read`` (per text: the template check f_tem, the type part of
@@ -169,6 +170,7 @@ class Adapter:
 
     family: str = ""
     factor: int = 28  # patch size x spatial merge of the family's vision encoder
+    thinking: bool = False  # answers follow a think block closed by </think>
 
     def geometry(self, width: int, height: int, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
                  input_size: tuple[int, int] | None = None, pre_resize: bool = False) -> Geometry:
@@ -381,11 +383,27 @@ def _itemwise_read(items: list, template_ok: bool, reason: str | None) -> Read:
     return Read(template_ok, typed_ok, reason, boxes, len(items), index)
 
 
-class QwenJSON(Adapter):
-    """JSON list of ``{"bbox_2d": [x1, y1, x2, y2], "label": ...}``, usually inside a ```json fence."""
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
-    def __init__(self, family: str, relative: bool, factor: int) -> None:
-        self.family, self.relative, self.factor = family, relative, factor
+
+def split_think(text: str) -> tuple[str | None, str]:
+    """``(think, answer)`` of a Thinking model's completion: the text before the last ``</think>`` (without an
+    opening ``<think>``, which the chat template may have put in the prompt) and the answer after it; ``think``
+    is None when the block is never closed (then the answer is empty)."""
+    text = text if isinstance(text, str) else ""
+    head, sep, tail = text.rpartition(THINK_CLOSE)
+    if not sep:
+        return None, ""
+    opened = head.lstrip()
+    return (opened[len(THINK_OPEN):] if opened.startswith(THINK_OPEN) else head), tail
+
+
+class QwenJSON(Adapter):
+    """JSON list of ``{"bbox_2d": [x1, y1, x2, y2], "label": ...}``, usually inside a ```json fence; with
+    ``thinking`` after a think block closed by ``</think>`` (Qwen3-VL Thinking), which is what is read."""
+
+    def __init__(self, family: str, relative: bool, factor: int, thinking: bool = False) -> None:
+        self.family, self.relative, self.factor, self.thinking = family, relative, factor, thinking
 
     def space(self, width, height, input_width, input_height):
         if self.relative:  # integers 0..1000 relative to the image
@@ -395,14 +413,22 @@ class QwenJSON(Adapter):
     def serialize(self, gt: Iterable[Mapping], geo: Geometry, exact: bool = False) -> str:
         gt = list(gt)
         if not gt:
-            return "```json\n[]\n```"
+            return self._think_prefix() + "```json\n[]\n```"
         model = self.to_model([g["bbox"] for g in gt], geo)
         q = _snap(model, self.bounds(geo), 0.01) if exact else _snap(model, self.bounds(geo), 1.0).astype(int)
         lines = [json.dumps({"bbox_2d": [round(v, 2) for v in b.tolist()] if exact else b.tolist(),
                              "label": g["label"]}, ensure_ascii=False) for b, g in zip(q, gt, strict=True)]
-        return "```json\n[\n\t" + ",\n\t".join(lines) + "\n]\n```"
+        return self._think_prefix() + "```json\n[\n\t" + ",\n\t".join(lines) + "\n]\n```"
+
+    def _think_prefix(self) -> str:
+        # an empty think block, as the Qwen3 chat templates write one for an answer without reasoning
+        return f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n" if self.thinking else ""
 
     def read(self, text: str) -> Read:
+        if self.thinking:
+            think, text = split_think(text)
+            if think is None:  # an unclosed think block has no answer: f_tem fails, nothing is scored
+                return Read(False, True, f"think block not closed by {THINK_CLOSE}", [], 0)
         s = text.strip() if isinstance(text, str) else ""
         body = _unfence(s)
         if body is not None:
@@ -482,6 +508,7 @@ ADAPTERS: dict[str, Adapter] = {
     "qwen2.5-vl": QwenJSON("qwen2.5-vl", relative=False, factor=28),
     "qwen2-vl": QwenJSON("qwen2-vl", relative=True, factor=28),
     "qwen3-vl": QwenJSON("qwen3-vl", relative=True, factor=32),
+    "qwen3-vl-thinking": QwenJSON("qwen3-vl-thinking", relative=True, factor=32, thinking=True),
     "griffon-g": GriffonG(),
 }
 FAMILIES: Sequence[str] = tuple(ADAPTERS)

@@ -1,4 +1,7 @@
-"""A tiny, randomly initialised Qwen2.5-VL checkpoint with the files of the hub's ``Qwen/Qwen2.5-VL-7B-Instruct``.
+"""Tiny, randomly initialised checkpoints with the files of the hub's Qwen checkpoints:
+``Qwen/Qwen2.5-VL-7B-Instruct`` (family ``qwen2.5-vl``), ``Qwen/Qwen3-VL-8B-Instruct`` / ``-Thinking``
+(``qwen3-vl``), ``Qwen/Qwen3-VL-30B-A3B-Instruct`` (``qwen3-vl-moe``) and ``Qwen/Qwen3.5-*`` (``qwen3.5``,
+``qwen3.5-moe``); the Qwen3 files come from ``visionr1.synth.qwen3_files``.
 
 It stands in for the real checkpoint in tests, benchmarks and the demo: the same file set (flat ``config.json``,
 sharded bf16 safetensors with an index, ``preprocessor_config.json`` whose min/max_pixels override ``size=``,
@@ -20,13 +23,17 @@ from visionr1 import __version__
 from visionr1.data.templates import TASKS, load_templates
 from visionr1.errors import VisionR1Error
 from visionr1.io import prepare_output_dir, write_bytes, write_json
-from visionr1.resources import resource_dir
 
 CARD = "README.md"
 # The card's ownership mark: ``<!-- written by visionr1 synth <command> -->``; this prefix recognizes a card of any
 # ``visionr1 synth`` command (tiny-model, pretrain) for ``read_card`` and ``--force``.
 CARD_TAG = "<!-- written by visionr1 synth "
-FAMILIES = ("qwen2.5-vl",)
+# synthetic families: the hub checkpoint each one copies and the coordinate family (visionr1.formats) it answers in
+HUB_REPOS = {"qwen2.5-vl": "Qwen/Qwen2.5-VL-7B-Instruct", "qwen3-vl": "Qwen/Qwen3-VL-8B-Instruct",
+             "qwen3-vl-moe": "Qwen/Qwen3-VL-30B-A3B-Instruct", "qwen3.5": "Qwen/Qwen3.5-9B",
+             "qwen3.5-moe": "Qwen/Qwen3.5-35B-A3B"}
+FAMILIES = tuple(HUB_REPOS)
+QWEN3_FAMILIES = FAMILIES[1:]
 
 # Qwen2/2.5 added tokens, in their id order (151643...151664 in the real vocabulary).
 QWEN_SPECIAL_TOKENS = (
@@ -35,6 +42,8 @@ QWEN_SPECIAL_TOKENS = (
     "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
     "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
 )
+# Qwen3 adds four tokens after them (151665...151668), not special: the tokenizer keeps them in decoded text
+QWEN3_SPECIAL_TOKENS = (*QWEN_SPECIAL_TOKENS, "<tool_response>", "</tool_response>", "<think>", "</think>")
 
 # The Qwen2-VL / Qwen2.5-VL chat template.
 QWEN_VL_CHAT_TEMPLATE = (
@@ -77,7 +86,13 @@ SIZES = {
 }
 
 
-def tokenizer_corpus(seed: int) -> list[str]:
+# template families whose instructions the tokenizer learns (fixed: a new template file must not change the
+# tokenizer, and so the shipped checkpoints, of an existing family)
+CORPUS_FAMILIES = {"qwen2.5-vl": ("griffon-g", "qwen2.5-vl")}
+CORPUS_QWEN3 = ("griffon-g", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-thinking")
+
+
+def tokenizer_corpus(seed: int, families: tuple[str, ...] = CORPUS_FAMILIES["qwen2.5-vl"]) -> list[str]:
     """Text the tokenizer is trained on: instructions of every family, referring expressions and region
     phrases of the synthetic world, and answers in the families' output formats."""
     from visionr1.synth.world import build_world
@@ -89,7 +104,7 @@ def tokenizer_corpus(seed: int) -> list[str]:
     exprs = [s for refs in world.refs.values() for r in refs for s in r.sentences]
     phrases = [r.phrase for regions in world.vg_regions for r in regions]
     lines = ["You are a helpful assistant.", "None", *exprs, *phrases]
-    families = sorted(p.stem for p in resource_dir("templates").glob("*.yaml"))
+    families = sorted(families)
     for _ in range(400):
         fam = load_templates(families[int(rng.integers(len(families)))])
         task = TASKS[int(rng.integers(len(TASKS)))]
@@ -105,7 +120,8 @@ def tokenizer_corpus(seed: int) -> list[str]:
     return lines
 
 
-def build_tokenizer(seed: int, vocab: int):
+def build_tokenizer(seed: int, vocab: int, specials: tuple[str, ...] = QWEN_SPECIAL_TOKENS,
+                    corpus: tuple[str, ...] = CORPUS_FAMILIES["qwen2.5-vl"]):
     """A Qwen2 tokenizer (byte-level BPE, Qwen pre-tokenizer) trained on ``tokenizer_corpus``; the Qwen
     special tokens follow the BPE vocabulary in their real order."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -121,23 +137,28 @@ def build_tokenizer(seed: int, vocab: int):
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    bpe.train_from_iterator(tokenizer_corpus(seed), trainer)
+    bpe.train_from_iterator(tokenizer_corpus(seed, corpus), trainer)
     model = json.loads(bpe.to_str())["model"]
     table = dict(model["vocab"])
     n = len(table)
-    table.update({tok: n + i for i, tok in enumerate(QWEN_SPECIAL_TOKENS)})
-    return Qwen2Tokenizer(
+    table.update({tok: n + i for i, tok in enumerate(specials)})
+    tok = Qwen2Tokenizer(
         vocab=table,
         merges=[tuple(m) for m in model["merges"]],
         unk_token=None,
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        extra_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
+        extra_special_tokens=list(specials[1:len(QWEN_SPECIAL_TOKENS)]),
         errors="replace",
         model_max_length=32768,
         split_special_tokens=False,
     )
+    if len(specials) > len(QWEN_SPECIAL_TOKENS):  # Qwen3's tool-response and think tokens: added, not special
+        from tokenizers import AddedToken
+
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in specials[len(QWEN_SPECIAL_TOKENS):]])
+    return tok
 
 
 def _mrope_section(head_dim: int) -> list[int]:
@@ -233,20 +254,38 @@ def _weights(config: dict, seed: int, tmp: Path, out: Path) -> int:
 
 
 def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str = "tiny", seed: int = 0,
-                     force: bool = False) -> Path:
-    """Write a randomly initialised checkpoint of ``family`` to ``out`` with the hub checkpoint's files; returns
-    the directory."""
+                     force: bool = False, thinking: bool = False) -> Path:
+    """Write a randomly initialised checkpoint of ``family`` to ``out`` with the hub checkpoint's files
+    (``thinking``: the Thinking variant's chat template and sampling, Qwen3 families); returns the directory."""
     import tempfile
 
     if family not in FAMILIES:
         raise VisionR1Error(f"unknown family '{family}' for a synthetic model (supported: {', '.join(FAMILIES)})")
     if size not in SIZES:
         raise VisionR1Error(f"unknown size '{size}' (choose from {', '.join(SIZES)})")
+    if thinking and family not in QWEN3_FAMILIES:
+        raise VisionR1Error(f"option --thinking: family '{family}' has no Thinking variant (choose from "
+                            f"{', '.join(QWEN3_FAMILIES)})")
     out = prepare_output_dir(out, force=force, marker=CARD, marker_text=CARD_TAG)
     dims = SIZES[size]
-    tok = build_tokenizer(seed, dims.vocab)
+    qwen3 = family in QWEN3_FAMILIES
+    specials = QWEN3_SPECIAL_TOKENS if qwen3 else QWEN_SPECIAL_TOKENS
+    tok = build_tokenizer(seed, dims.vocab, specials, CORPUS_QWEN3 if qwen3 else CORPUS_FAMILIES[family])
     ids = tok.convert_tokens_to_ids
-    config = hub_config(dims, len(tok), ids)
+    if qwen3:
+        from visionr1.synth import qwen3_files as q3
+
+        config = q3.hub_config(family, dims, len(tok), ids)
+        template = q3.chat_template(thinking)
+        files = {"generation_config.json": q3.hub_generation_config(ids, thinking),
+                 "preprocessor_config.json": q3.hub_preprocessor(family),
+                 "video_preprocessor_config.json": q3.hub_video_preprocessor(family),
+                 "tokenizer_config.json": q3.hub_tokenizer_config(ids, specials, len(QWEN_SPECIAL_TOKENS))}
+    else:
+        config = hub_config(dims, len(tok), ids)
+        template = QWEN_VL_CHAT_TEMPLATE
+        files = {"generation_config.json": hub_generation_config(ids), "preprocessor_config.json": HUB_PREPROCESSOR,
+                 "tokenizer_config.json": hub_tokenizer_config(ids)}
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         tmp = Path(tmp)
         parameters = _weights(config, seed, tmp, out)
@@ -254,10 +293,9 @@ def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str =
         (tmp / "tokenizer" / "tokenizer.json").replace(out / "tokenizer.json")
     bpe = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["model"]
     write_json(out / "config.json", config, indent=2)
-    write_json(out / "generation_config.json", hub_generation_config(ids), indent=2)
-    write_json(out / "preprocessor_config.json", HUB_PREPROCESSOR, indent=2)
-    write_json(out / "chat_template.json", {"chat_template": QWEN_VL_CHAT_TEMPLATE}, indent=2)
-    write_json(out / "tokenizer_config.json", hub_tokenizer_config(ids), indent=2)
+    for name, content in files.items():
+        write_json(out / name, content, indent=2)
+    write_json(out / "chat_template.json", {"chat_template": template}, indent=2)
     write_json(out / "vocab.json", bpe["vocab"])
     merges = [" ".join(m) if isinstance(m, list) else m for m in bpe["merges"]]
     write_bytes(out / "merges.txt", ("#version: 0.2\n" + "\n".join(merges) + "\n").encode("utf-8"))
@@ -265,6 +303,8 @@ def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str =
                                         b"tokenizer.json filter=lfs diff=lfs merge=lfs -text\n")
     info = {"generator": "visionr1 synth tiny-model", "version": __version__, "family": family, "size": size,
             "seed": seed, "parameters": parameters, "dims": asdict(dims)}
+    if thinking:
+        info["thinking"] = True
     write_bytes(out / CARD, card(info).encode("utf-8"))
     return out
 
@@ -276,9 +316,16 @@ def card(info: dict, title: str | None = None, body: str | None = None) -> str:
 
     front = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "image-text-to-text",
                             "license": "apache-2.0", "visionr1_synth": info}, sort_keys=False, allow_unicode=True)
-    title = title or f"Synthetic Qwen2.5-VL ({info['size']}, seed {info['seed']})"
+    family = info.get("family", "qwen2.5-vl")
+    repo = HUB_REPOS.get(family, HUB_REPOS["qwen2.5-vl"])
+    if info.get("thinking"):
+        repo = repo.replace("-Instruct", "-Thinking")
+    options = (f" --family {family}" if family != "qwen2.5-vl" else "") + (" --thinking" if info.get("thinking")
+                                                                           else "")
+    name = "Qwen2.5-VL" if family == "qwen2.5-vl" else repo.split("/")[1]
+    title = title or f"Synthetic {name} ({info['size']}, seed {info['seed']})"
     body = body or (f"Random weights, {info['parameters']:,} parameters, in the file layout of "
-                    "`Qwen/Qwen2.5-VL-7B-Instruct`. Made by `visionr1 synth tiny-model --size "
+                    f"`{repo}`. Made by `visionr1 synth tiny-model{options} --size "
                     f"{info['size']} --seed {info['seed']}` (visionr1 {info['version']}); see docs/synth.md.")
     return f"---\n{front}---\n<!-- written by {info['generator']} -->\n\n# {title}\n\n{body}\n"
 

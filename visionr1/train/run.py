@@ -134,6 +134,9 @@ def train(kind: str, model_path: str, data: Path, out: Path, config, resume: str
     trainer.train(resume_from_checkpoint=resume_from)
     if config.use_lora:  # a plain checkpoint that evaluation loads like any other (ZeRO-3 is refused up front)
         trainer.model = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    text_config = trainer.accelerator.unwrap_model(trainer.model).config.get_text_config()
+    if getattr(text_config, "output_router_logits", False):  # TRL's SFT turns it on; generate() fails with it
+        text_config.output_router_logits = False
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(str(out))
