@@ -162,6 +162,26 @@ def test_unreadable_images_are_counted_skips(custom, tmp_path, capsys):
     assert "skipped 4 unreadable images" in capsys.readouterr().out
 
 
+def test_truncated_images_and_warning_size_bombs_are_counted_skips(custom, tmp_path, capsys):
+    """Issue 29: an image cut off past a valid header (decoded in full before answering) and one between PIL's
+    warning and error sizes (10000 x 10000: a warning only, decoded before) are counted skips, not a stop halfway
+    through the answers or a silent 300 MB decode."""
+    ann, images, doc = custom
+    data = (images / "0.png").read_bytes()
+    (images / "0.png").write_bytes(data[: len(data) // 2])
+    ihdr = struct.pack(">IIBBBBB", 10000, 10000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    (images / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+                                   + struct.pack(">I", zlib.crc32(chunk)))
+    doc["images"][1].update(width=10000, height=10000)
+    ann.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out) == 0
+    m = report(out)["sets"]["custom/instances"]
+    assert list(m["skipped"].values()) == [2], m["skipped"]
+    assert "skipped 2 unreadable images" in capsys.readouterr().out
+
+
 def test_an_image_corrupt_past_its_header_is_one_line(custom, tmp_path):
     from visionr1.errors import VisionR1Error
     from visionr1.eval.backends import _image

@@ -109,6 +109,19 @@ def output_dir(path: str | Path, *, force: bool = False, marker: str | None = No
             raise
 
 
+def make_dir(path: str | Path) -> Path:
+    """The folder ``path`` for outputs that are added to it (created with its parents if needed): a file in its
+    place or a folder that cannot be created is one line naming it."""
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise VisionR1Error(f"output path {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VisionR1Error(f"cannot create output directory {out}: {exc.strerror or exc}") from None
+    return out
+
+
 def json_line(obj: Any) -> bytes:
     """``obj`` as one compact line of UTF-8 JSON (with the newline). Strings holding lone surrogates (valid in
     JSON as ``\\ud800`` escapes, not encodable in UTF-8) are written as escapes instead of failing."""

@@ -11,6 +11,7 @@ import typer
 
 from visionr1.cli import console
 from visionr1.cli.options import with_options
+from visionr1.inputs import resolved
 
 app = typer.Typer(help="Evaluate a checkpoint: COCO val2017, ODinW-13, out-of-domain sets, REC, custom COCO-format "
                        "sets, general QA (VLMEvalKit); compare reports.", no_args_is_help=True,
@@ -88,7 +89,7 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
     protocol = opts.protocol or DEFAULT_PROTOCOL[benchmark]
     if "sets" in data:
         data["sets"] = _names(data["sets"], default_sets(benchmark))
-    data = {k: str(Path(v).resolve()) if isinstance(v, Path) else v for k, v in data.items()}
+    data = {k: str(resolved(v)) if isinstance(v, Path) else v for k, v in data.items()}
     for value, allowed, what in ((opts.backend, BACKENDS, "backend"), (opts.score_policy, SCORE_POLICIES,
                                  "score policy"), (evaluator, EVALUATORS, "evaluator"),
                                  (opts.family, FAMILIES, "family")):
@@ -122,7 +123,7 @@ def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list,
 
     released = opts.mode == "released"
     model = opts.model or "(oracle)"
-    claim_run(opts.out, {"model": str(Path(model).resolve()) if Path(model).is_dir() else model,
+    claim_run(opts.out, {"model": str(resolved(model)) if Path(model).is_dir() else model,
                          "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
                          "family": opts.family, "mode": opts.mode, "min_pixels": min_pixels, "max_pixels": max_pixels,
                          "protocol": protocol, "max_new_tokens": opts.max_new_tokens}, write=state.is_main_process)
@@ -300,6 +301,9 @@ def compare_cmd(reports: Annotated[list[Path], typer.Argument(help="report.json 
         raise VisionR1Error("compare needs at least two reports")
     loaded = [load_report(p) for p in reports]
     names = [Path(p).parent.name if Path(p).name == "report.json" else Path(p).name for p in reports]
+    if not set.intersection(*(set(r["sets"]) for r in loaded)):
+        counts = "; ".join(f"{n}: {len(r['sets'])} sets" for n, r in zip(names, loaded, strict=True))
+        raise VisionR1Error(f"the reports share no evaluated set ({counts}): nothing to compare")
     problems = incompatibilities(loaded, names)
     if problems and strict:
         raise VisionR1Error("the reports are not comparable: " + "; ".join(problems))

@@ -10,12 +10,11 @@ from rich.table import Table
 
 from visionr1.cli import console
 from visionr1.cli.options import check_range
+from visionr1.inputs import MAX_SEED, resolved
+from visionr1.synth import MAX_IMAGES
 from visionr1.synth.pretrain_config import PretrainConfig
 
 PRETRAIN = PretrainConfig()  # the defaults of `synth pretrain`
-
-MAX_SEED = 2**32 - 1  # numpy and torch seeds
-MAX_IMAGES = 20_000  # a world this size takes ~2 min to generate and more to render; larger ones are refused
 
 app = typer.Typer(help="Synthetic stand-ins: a shapes world in the real dataset formats, a tiny Qwen2.5-VL.",
                   no_args_is_help=True, rich_markup_mode="markdown")
@@ -226,7 +225,7 @@ def pretrain(
     from visionr1.errors import VisionR1Error
     from visionr1.io import lock_dir, prepare_output_dir
     from visionr1.synth import pretrain as pt
-    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES, read_card
+    from visionr1.synth.tiny_model import CARD, CARD_TAG, SIZES
     from visionr1.synth.writers import WORLD_MARKER
 
     check_range("seed", seed, 0, MAX_SEED)
@@ -241,28 +240,17 @@ def pretrain(
                             "world --profile simple`")
     if resume and force:
         raise VisionR1Error("--resume continues the run in --out and --force replaces it: choose one")
-    first_image = 0
-    if init is not None:
-        if init.resolve() == out.resolve():
-            raise VisionR1Error(f"--init {init} is --out: write the continued checkpoint to another folder")
-        info = read_card(init)
-        made = info.get("pretrain")
-        if not made or not (init / "model.safetensors.index.json").is_file():
-            raise VisionR1Error(f"--init {init}: not a checkpoint of `visionr1 synth pretrain` (no pretraining "
-                                f"record in {init / CARD})")
-        if made["world"]["seed"] != pt.world_info(world)["seed"] or info["size"] != size:
-            raise VisionR1Error(f"--init {init} was pretrained on a world of seed {made['world']['seed']} at size "
-                                f"'{info['size']}'; continue it on such a world with that --size")
-        first_image = made["config"].get("first_image", 0) + made["config"]["steps"] * made["config"]["batch_size"]
+    # every input is checked here, before --out is touched: a refused run never clears the model already there
+    info = pt.check_world(world)
+    first_image = 0 if init is None else pt.check_init(init, out, info, size)
     cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                         init=str(init.resolve()) if init else None, first_image=first_image,
+                         init=str(resolved(init)) if init else None, first_image=first_image,
                          partial_detection=partial_detection)
     with lock_dir(out) as root:
         if resume:
             pt.check_resume(root, cfg)
         else:
             prepare_output_dir(root, force=force, marker=CARD, marker_text=CARD_TAG)
-        pt.world_info(world)
         with console.progress() as bar:
             task = bar.add_task("pretraining", total=steps)
 

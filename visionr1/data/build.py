@@ -16,6 +16,7 @@ from visionr1.data.recipe import SOURCES, Recipe
 from visionr1.data.sampling import SourceReport, detection_samples, grounding_samples, rec_samples, renderer
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import read_json, resolved
 from visionr1.io import output_dir, sha256_file, write_json
 
 MANIFEST = "manifest.json"
@@ -136,7 +137,7 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
     if export not in (None, "official"):
         raise VisionR1Error(f"unknown export '{export}' (choose: official)")
     step = step or (lambda _: None)
-    given = {k: Path(v).expanduser().resolve() for k, v in (roots or {}).items() if v is not None}
+    given = {k: resolved(v) for k, v in (roots or {}).items() if v is not None}
     for k, v in given.items():
         if not v.is_dir():
             raise VisionR1Error(f"{ROOT_OPTIONS[k]} {v} is not a directory")
@@ -205,4 +206,4 @@ def load_manifest(path: Path) -> dict:
     f = Path(path) / MANIFEST
     if not f.is_file():
         raise VisionR1Error(f"{path} is not a built mix ({MANIFEST} missing; run `visionr1 data build` first)")
-    return json.loads(f.read_text())
+    return read_json(f, dict)

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import MAX_SEED, check_document, check_value, read_yaml
 from visionr1.resources import resource_dir
 
 SOURCES = ("coco", "odinw", "v3det", "refcoco", "vg")
 TASKS = ("detection", "grounding", "rec")
+MAX_COUNT = 1_000_000  # samples per source: 20 times the paper's whole mix; more is a typo, refused at once
 SOURCE_TASKS = {"coco": ("detection", "grounding"), "odinw": ("grounding",), "v3det": ("grounding", "detection"),
                 "refcoco": ("rec",), "vg": ("rec",)}
 
@@ -85,16 +85,39 @@ def resolve_recipe_path(name_or_path: str) -> Path:
     return builtin
 
 
+def _pair(where: str, v: Any, lo: int) -> tuple[int, int]:
+    """``[min, max]``: two integers with ``lo <= min <= max``."""
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                 for x in v)) or not lo <= v[0] <= v[1]:
+        raise VisionR1Error(f"{where} must be [min, max] with {lo} <= min <= max, got {v!r:.60}")
+    return v[0], v[1]
+
+
+def _world(path: Path, w: Any) -> dict[str, int | str]:
+    """The recipe's synthetic world: seed, images and profile as ``synth world`` takes them."""
+    from visionr1.synth import MAX_IMAGES
+    from visionr1.synth.world import PROFILES
+
+    w = check_document({} if w is None else w, f"{path}: world", dict)
+    _check_keys(f"{path}: world", w, {"seed", "images", "profile"})
+    for key, hi in (("seed", MAX_SEED), ("images", MAX_IMAGES)):
+        if key in w:
+            check_value(w[key], int, f"{path}: world.{key}")
+            lo = 0 if key == "seed" else 1
+            if not lo <= w[key] <= hi:
+                raise VisionR1Error(f"{path}: world.{key} must be in [{lo}, {hi}], got {w[key]}")
+    if "profile" in w and not (isinstance(w["profile"], str) and w["profile"] in PROFILES):
+        raise VisionR1Error(f"{path}: world.profile: unknown profile {w['profile']!r:.40} (choose from "
+                            f"{', '.join(PROFILES)})")
+    return dict(w)
+
+
 def load_recipe(name_or_path: str) -> Recipe:
-    """A built-in recipe by name or a YAML file, validated (unknown keys, counts, shares, tasks)."""
+    """A built-in recipe by name or a YAML file, validated (unknown keys, counts, shares, tasks, pairs, the
+    synthetic world) before any work."""
     path = resolve_recipe_path(name_or_path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise VisionR1Error(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(doc, dict):
+    doc = read_yaml(path, dict)
+    if not doc:
         raise VisionR1Error(f"{path}: a recipe is a mapping with 'name' and 'sources'")
     top = {f.name for f in fields(Recipe)} - {"path"}
     _check_keys(str(path), doc, top)
@@ -110,24 +133,28 @@ def load_recipe(name_or_path: str) -> Recipe:
         if not isinstance(raw, dict):
             raise VisionR1Error(f"{where}: settings must be a mapping")
         _check_keys(where, raw, allowed)
+        check_document(raw, where, dict, {"task": str, "count": int})
         spec = SourceSpec(**raw)
         if spec.task not in SOURCE_TASKS[name]:
             raise VisionR1Error(f"{where}: task '{spec.task}' is not available for {name} "
                                 f"(choose from {', '.join(SOURCE_TASKS[name])})")
-        if not isinstance(spec.count, int) or spec.count < 0:
-            raise VisionR1Error(f"{where}.count must be an integer >= 0, got {spec.count!r}")
+        if not 0 <= spec.count <= MAX_COUNT:
+            raise VisionR1Error(f"{where}.count must be in [0, {MAX_COUNT:,}], got {spec.count!r}")
         for share in ("hard_share", "negative_share", "multi_category_share"):
             _share(f"{where}.{share}", getattr(spec, share))
-        lo, hi = spec.absent_categories = tuple(spec.absent_categories)
-        if not 0 <= lo <= hi:
-            raise VisionR1Error(f"{where}.absent_categories must be [min, max] with 0 <= min <= max")
+        spec.absent_categories = _pair(f"{where}.absent_categories", spec.absent_categories, 0)
+        for key in ("sets", "exclude_sets", "datasets", "splits"):
+            value = getattr(spec, key)
+            if value is not None and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):
+                raise VisionR1Error(f"{where}.{key} must be a list of names, got {value!r:.60}")
+        check_value(spec.min_targets, int, f"{where}.min_targets")
         specs[name] = spec
-    recipe = Recipe(name=str(doc.get("name", path.stem)), sources=specs, seed=int(doc.get("seed", 0)),
-                    hard_min_instances=int(doc.get("hard_min_instances", 11)),
-                    instance_range=tuple(doc.get("instance_range", (1, 30))),
-                    description=str(doc.get("description", "")), world=dict(doc.get("world") or {}),
-                    path=str(path))
-    lo, hi = recipe.instance_range
-    if not 1 <= lo <= hi:
-        raise VisionR1Error(f"{path}: instance_range must be [min, max] with 1 <= min <= max")
-    return recipe
+    for key in ("seed", "hard_min_instances"):
+        check_value(doc.get(key, 0), int, f"{path}: {key}")
+    seed = doc.get("seed", 0)
+    if not 0 <= seed <= MAX_SEED:
+        raise VisionR1Error(f"{path}: seed must be in [0, {MAX_SEED}], got {seed}")
+    return Recipe(name=str(doc.get("name", path.stem)), sources=specs, seed=seed,
+                  hard_min_instances=doc.get("hard_min_instances", 11),
+                  instance_range=_pair(f"{path}: instance_range", doc.get("instance_range", [1, 30]), 1),
+                  description=str(doc.get("description", "")), world=_world(path, doc.get("world")), path=str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import textwrap
 from collections import defaultdict
@@ -12,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from visionr1.data.build import DATASET_DIR, load_manifest
 from visionr1.errors import VisionR1Error
-from visionr1.io import write_json
+from visionr1.io import make_dir, write_bytes, write_json
 
 
 def load_mix(path: Path):
@@ -21,7 +22,17 @@ def load_mix(path: Path):
 
     load_manifest(path)
     datasets.disable_progress_bars()
-    return datasets.load_from_disk(str(Path(path) / DATASET_DIR))
+    folder = Path(path) / DATASET_DIR
+    if not folder.is_dir():
+        raise VisionR1Error(f"{path}: the mix has no {DATASET_DIR}/ folder (run `visionr1 data build` again)")
+    try:
+        ds = datasets.load_from_disk(str(folder))
+        if ds.num_rows:  # the first and last records: a truncated file fails here, not halfway through
+            ds[0], ds[ds.num_rows - 1]
+    except Exception as exc:  # datasets / pyarrow raise many kinds for damaged files; all mean the same here
+        raise VisionR1Error(f"{folder}: not a readable dataset ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:160]}); run `visionr1 data build` again") from None
+    return ds
 
 
 def mix_stats(path: Path, out: Path | None = None) -> dict:
@@ -46,8 +57,7 @@ def mix_stats(path: Path, out: Path | None = None) -> dict:
     n = np.array(cols["num_instances"])
     pos = ~np.array(cols["negative"], dtype=bool)
     hard = np.array(cols["difficulty"]) == "hard"
-    out = Path(out) if out else Path(path) / "stats"
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(Path(out) if out else Path(path) / "stats")
     tasks = sorted(set(cols["task"]))
     fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4 * (len(tasks) + 1), 3.2), squeeze=False)
     bins = np.arange(0, max(int(n.max()) if len(n) else 1, 1) + 2) - 0.5
@@ -58,8 +68,10 @@ def mix_stats(path: Path, out: Path | None = None) -> dict:
         ax.set_xlabel("instances per sample")
     axes[0][0].set_ylabel("samples")
     fig.tight_layout()
-    fig.savefig(out / "instances.png", dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
+    write_bytes(out / "instances.png", png.getvalue())
     stats = {"rows": len(n), "groups": rows, "hard_ratio": float(hard[pos].mean()) if pos.any() else 0.0,
              "negatives": int((~pos).sum()),
              "instance_histogram": np.bincount(n).tolist() if len(n) else [], "out": str(out)}
@@ -79,8 +91,9 @@ def _image(value) -> Image.Image:
 def show_samples(path: Path, out: Path, n: int, seed: int = 0) -> list[Path]:
     """Draw ``n`` random samples: ground-truth boxes with labels on the image, the prompt underneath."""
     ds = load_mix(path)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not len(ds):
+        raise VisionR1Error(f"{path}: the mix has no samples to show")
+    out = make_dir(out)
     picks = np.random.default_rng(seed).choice(len(ds), size=min(n, len(ds)), replace=False)
     files = []
     for k, i in enumerate(sorted(picks.tolist())):
@@ -100,6 +113,8 @@ def show_samples(path: Path, out: Path, n: int, seed: int = 0) -> list[Path]:
             cd.text((4, img.height + 3 + 14 * j), line, fill=(0, 0, 0))
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", row["id"])[:80]
         f = out / f"{k:03d}-{name}.png"
-        canvas.save(f)
+        png = io.BytesIO()
+        canvas.save(png, format="png")
+        write_bytes(f, png.getvalue())
         files.append(f)
     return files

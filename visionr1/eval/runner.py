@@ -21,8 +21,15 @@ from visionr1.io import write_json
 
 
 def prediction_store(out: Path, set_name: str) -> PredictionStore:
-    """Where a run in ``out`` keeps the predictions of one set."""
-    return PredictionStore(out / "predictions" / re.sub(r"[^A-Za-z0-9._+-]+", "_", set_name))
+    """Where a run in ``out`` keeps the predictions of one set: a folder named after the set; a name longer than
+    a file name may be (a set named after a long category name) is cut and told apart by its hash."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", set_name)
+    if len(name) > MAX_NAME:
+        name = f"{name[:MAX_NAME - 17]}-{hashlib.sha256(set_name.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+    return PredictionStore(out / "predictions" / name)
+
+
+MAX_NAME = 120  # characters of a predictions folder name (file systems allow 255 bytes)
 
 
 RUN_FILE = "run.json"

@@ -22,6 +22,7 @@ from visionr1.eval.runner import prediction_store
 from visionr1.eval.sets import Query
 from visionr1.formats.adapters import ADAPTERS
 from visionr1.images import check_image
+from visionr1.inputs import resolved
 from visionr1.review.db import import_fiftyone
 from visionr1.review.failures import FAILURE_MODES, failure_modes
 
@@ -143,7 +144,7 @@ def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: A
     base = reports[0]
     fo = import_fiftyone()
     taken = {"gt", "set", "query_id", "image_id", "prompt", "filepath", "metadata", "tags", "id"}
-    fields = [field_name(Path(r).resolve().name, taken) for r in runs]
+    fields = [field_name(resolved(r).name, taken) for r in runs]
 
     queries = [(es, q) for es in sets for q in es.queries if q.qid in stores[0][es.name]]
     skipped = sum(len(es.queries) for es in sets) - len(queries)
@@ -279,7 +280,7 @@ def review_data(mix: Path, name: str | None = None, limit: int | None = None, ad
             tags=[row["task"], row["difficulty"], *(["negative"] if row["negative"] else [])]))
         if advance:
             advance(1)
-    with _new_dataset(fo, name or f"visionr1-data-{field_name(Path(mix).resolve().name, set())}",
+    with _new_dataset(fo, name or f"visionr1-data-{field_name(resolved(mix).name, set())}",
                       samples) as dataset:
         dataset.info = {"created_by": "visionr1 review data", "mix": str(mix)}
         dataset.save()

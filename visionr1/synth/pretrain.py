@@ -205,6 +205,7 @@ SHIPPED = "shapes-base"  # models/<SHIPPED>: the base made by this module, commi
 STATE = "pretrain-state"  # resumable training state inside --out, removed when the run completes
 LOG = "pretrain.jsonl"
 RUN_LOG = "pretrain-run{}.jsonl"  # an earlier run's log in a checkpoint continued with --init
+STATE_KEYS = {"model": dict, "optimizer": dict, "step": int}  # what state.pt holds
 PROBE_INDEX = 10**9  # the held-out probe's samples come from a part of the stream training never reaches
 
 
@@ -225,6 +226,46 @@ def world_info(world: Path) -> dict:
 
     info = load_summary(world)
     return {"seed": int(info["seed"]), "profile": str(info.get("profile", "standard"))}
+
+
+def check_world(world: Path) -> dict:
+    """``world_info`` of a world that pretraining is sized for."""
+    info = world_info(world)
+    if info["profile"] not in PROFILES_PRETRAINED:
+        raise VisionR1Error(f"{world}: pretraining is sized for the {' and '.join(PROFILES_PRETRAINED)} profiles "
+                            f"(small images, few or many large objects); this world is '{info['profile']}'")
+    return info
+
+
+def check_init(init: Path, out: Path, world: dict, size: str) -> int:
+    """The ``--init`` folder is a complete checkpoint of ``synth pretrain`` (card, config, every weight shard) on
+    a world of this seed at ``size``; returns the first image of the stream after its run. Checked before
+    anything in ``--out`` is touched."""
+    from visionr1.inputs import check_document, read_json, resolved
+    from visionr1.models import check_weights
+    from visionr1.synth.tiny_model import CARD, read_card
+
+    if resolved(init) == resolved(out):
+        raise VisionR1Error(f"--init {init} is --out: write the continued checkpoint to another folder")
+    info = read_card(init)
+    made = info.get("pretrain")
+    if not made or not (init / "model.safetensors.index.json").is_file():
+        raise VisionR1Error(f"--init {init}: not a checkpoint of `visionr1 synth pretrain` (no pretraining "
+                            f"record in {init / CARD})")
+    card = f"--init {init / CARD}: pretrain record"
+    check_document(made, card, dict, {"world": dict, "config": dict})
+    check_document(made["world"], f"{card} world", dict, {"seed": int})
+    config = check_document(made["config"], f"{card} config", dict, {"steps": int, "batch_size": int})
+    check_document(info, f"--init {init / CARD}", dict, {"size": str})
+    if made["world"]["seed"] != world["seed"] or info["size"] != size:
+        raise VisionR1Error(f"--init {init} was pretrained on a world of seed {made['world']['seed']} at size "
+                            f"'{info['size']}'; continue it on such a world with that --size")
+    read_json(init / "config.json", dict, {"model_type": str})
+    check_weights(init)
+    first = config.get("first_image", 0)
+    if isinstance(first, bool) or not isinstance(first, int):
+        raise VisionR1Error(f"{card} config: key 'first_image' must be an integer, got {first!r:.60}")
+    return first + config["steps"] * config["batch_size"]
 
 
 def _lr(step: int, cfg: PretrainConfig) -> float:
@@ -261,10 +302,13 @@ def probe(model, batch: dict) -> dict[str, float]:
 
 def check_resume(out: Path, cfg: PretrainConfig) -> None:
     """An interrupted run in ``out`` that was started with ``cfg`` (its state and options are kept)."""
+    from visionr1.inputs import load_torch, read_json
+
     state_dir = Path(out) / STATE
     if not (state_dir / "state.pt").is_file():
         raise VisionR1Error(f"--resume: {out} holds no interrupted pretraining run ({STATE}/state.pt)")
-    started = json.loads((state_dir / "config.json").read_text())
+    started = read_json(state_dir / "config.json", dict)
+    load_torch(state_dir / "state.pt", STATE_KEYS)  # small (a synthetic model's): read in full before any work
     if started != asdict(cfg):
         raise VisionR1Error(f"--resume: {out} was started with other options ({started}); resume it with those")
 
@@ -277,14 +321,12 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     import torch
 
     from visionr1.formats.resize import MAX_PIXELS, MIN_PIXELS
+    from visionr1.inputs import load_torch
     from visionr1.models import load_model
     from visionr1.synth.tiny_model import build_tiny_model, save_weights
     from visionr1.train.checkpoints import cut_metrics
 
-    info = world_info(world)
-    if info["profile"] not in PROFILES_PRETRAINED:
-        raise VisionR1Error(f"{world}: pretraining is sized for the {' and '.join(PROFILES_PRETRAINED)} profiles "
-                            f"(small images, few or many large objects); this world is '{info['profile']}'")
+    info = check_world(world)
     out = Path(out)
     state_dir = out / STATE
     if resume:
@@ -310,10 +352,15 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
                              {"params": rest, "weight_decay": 0.0}], lr=cfg.learning_rate, betas=(0.9, 0.98))
     start, before = 0, 0.0
     if resume:
-        state = torch.load(state_dir / "state.pt", map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, before = int(state["step"]), float(state.get("seconds", 0.0))
+        where = state_dir / "state.pt"
+        state = load_torch(where, STATE_KEYS, map_location=device)
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise VisionR1Error(f"{where}: not the state of this model ({type(exc).__name__}: "
+                                f"{' '.join(str(exc).split())[:200]})") from None
+        start, before = state["step"], float(state.get("seconds", 0.0))
         cut_metrics(out / LOG, start)
     vocab = domains(info["seed"])
     limits = (MIN_PIXELS, MAX_PIXELS)

@@ -333,10 +333,13 @@ def card(info: dict, title: str | None = None, body: str | None = None) -> str:
 def read_card(path: str | Path) -> dict:
     """How a synthetic checkpoint was made (the card's ``visionr1_synth`` front matter); {} for any other
     checkpoint."""
-    import yaml
+    from visionr1.inputs import check_document, parse_yaml, read_text
 
     f = Path(path) / CARD
-    text = f.read_text(encoding="utf-8") if f.is_file() else ""
+    text = read_text(f) if f.is_file() else ""
     if CARD_TAG not in text:
         return {}
-    return yaml.safe_load(text.split("---\n")[1]).get("visionr1_synth", {})
+    parts = text.split("---\n")
+    front = parse_yaml(parts[1], f) if len(parts) > 2 else None
+    info = check_document(front, f"{f} (front matter)", dict, {"visionr1_synth": dict})["visionr1_synth"]
+    return info

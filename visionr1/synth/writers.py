@@ -6,7 +6,6 @@ import base64
 import csv
 import hashlib
 import io
-import json
 import pickle
 import re
 from collections.abc import Callable, Iterable
@@ -338,5 +337,7 @@ def _counts(scenes: list[Scene]) -> dict[str, int]:
 
 
 def load_summary(out: Path) -> dict:
-    """The ``world.json`` of a written world."""
-    return json.loads((out / WORLD_MARKER).read_text())
+    """The ``world.json`` of a written world (an object with its integer ``seed``)."""
+    from visionr1.inputs import read_json
+
+    return read_json(out / WORLD_MARKER, dict, {"seed": int})

@@ -29,13 +29,21 @@ def _readable_safetensors(path: Path) -> bool:
 
 def incomplete(folder: Path) -> str | None:
     """Why the checkpoint ``folder`` cannot be resumed from (a run killed while writing it), or None."""
+    from visionr1.inputs import check_torch_file, read_json
+
     step = int(_STEP.match(folder.name).group(1))
     try:
-        state = json.loads((folder / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return "no readable trainer_state.json"
+        state = read_json(folder / "trainer_state.json", dict)
+    except VisionR1Error:
+        return "no readable trainer_state.json (a JSON object)"
     if state.get("global_step") != step:
         return f"trainer_state.json is at step {state.get('global_step')}"
+    # the optimizer, scheduler and random states torch reads on resume: complete as far as their end tells
+    for f in sorted(folder.glob("*.pt")) + sorted(folder.glob("rng_state*.pth")):
+        try:
+            check_torch_file(f)
+        except VisionR1Error:
+            return f"truncated or damaged {f.name}"
     from visionr1.models import index_shards
 
     index = folder / "model.safetensors.index.json"

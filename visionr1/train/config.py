@@ -9,10 +9,12 @@ G = 4, 8 completions per device, A = 2) sees 8 x 2 x 8 / 4 = 32 prompts per opti
 from __future__ import annotations
 
 import difflib
+import enum
 import importlib.util
 import json
 import math
 import os
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from trl import GRPOConfig, SFTConfig
 
 from visionr1.errors import VisionR1Error
 from visionr1.formats import FAMILIES, check_pixel_limits
+from visionr1.inputs import MAX_SEED
 from visionr1.rewards import RewardConfig
 
 _REWARD = {f.name: f for f in fields(RewardConfig)}
@@ -176,7 +179,8 @@ POSITIVE = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", 
             "lora_alpha", "save_steps", "logging_steps", "max_length", "top_p", "heldout_limit",
             "heldout_max_new_tokens")
 NON_NEGATIVE = ("beta", "weight_decay", "lora_dropout", "top_k", "warmup_steps", "max_grad_norm", "heldout_every",
-                "progress_every")
+                "progress_every", "dataloader_num_workers", "dataloader_prefetch_factor")
+SEEDS = ("seed", "data_seed")  # numpy takes seeds in [0, MAX_SEED]
 # model_init_kwargs that other options own
 OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
@@ -190,6 +194,9 @@ def coerce(f, raw: Any) -> Any:
     number or YAML list; other values must already have the type. Errors name the option."""
     kind = str(f.type)
     flag = f"--{f.name.replace('_', '-')}"
+    choices = _ENUMS.get(f.name)
+    if choices and isinstance(raw, str) and raw not in {str(e.value) for e in choices}:
+        raise VisionR1Error(f"option {flag} must be one of {', '.join(str(e.value) for e in choices)}, got '{raw}'")
     if isinstance(raw, str):
         if raw.lower() in ("none", "null") and ("None" in kind or "Optional" in kind):
             return None
@@ -215,13 +222,30 @@ def coerce(f, raw: Any) -> Any:
         return None
     container = any(t in kind for t in ("list", "dict", "tuple"))
     numeric = not container and ("float" in kind or "int" in kind) and "str" not in kind
-    if numeric and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
+    if numeric and (isinstance(raw, bool) or not isinstance(raw, (int, float))
+                    or ("float" not in kind and isinstance(raw, float))):  # 2.5 (or 2.0) for a count
         raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
     if numeric and not math.isfinite(raw):
         raise VisionR1Error(f"option {flag} must be a finite number, got {raw}")
     if not container and "bool" in kind and "str" not in kind and not isinstance(raw, bool):
         raise VisionR1Error(f"option {flag} takes true or false, got {raw!r}")
+    if not container and "str" in kind and not isinstance(raw, str) and not (
+            isinstance(raw, bool) and "bool" in kind) and not (
+            isinstance(raw, (int, float)) and not isinstance(raw, bool) and ("int" in kind or "float" in kind)):
+        raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
     return raw
+
+
+def _enums() -> dict[str, type[enum.Enum]]:
+    """transformers' options whose values are an Enum's (``save_strategy``: SaveStrategy, ``optim``, ...); TRL
+    re-declares some of them as plain ``str``, checked only when training starts."""
+    from transformers import TrainingArguments
+
+    return {f.name: e for f in fields(TrainingArguments) for e in typing.get_args(f.type)
+            if isinstance(e, type) and issubclass(e, enum.Enum)}
+
+
+_ENUMS = _enums()
 
 
 def deepspeed_stage(ds: str | dict | None) -> int | None:
@@ -250,6 +274,26 @@ def _check_deepspeed(ds: Any) -> None:
             raise VisionR1Error(f"{ds}: a DeepSpeed config is a JSON object")
 
 
+def _check_report_to(report_to: Any) -> None:
+    """Every tracker ``report_to`` names is one transformers knows and is installed (transformers fails at the
+    first step otherwise)."""
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    names = report_to if isinstance(report_to, list) else [report_to] if isinstance(report_to, str) else []
+    for name in names:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise VisionR1Error(f"option --report-to: unknown tracker '{name}' (choose from none, all, "
+                                f"{', '.join(INTEGRATION_TO_CALLBACK)})")
+        if name not in get_available_reporting_integrations():
+            raise VisionR1Error(f"option --report-to {name}: the '{name}' package is not installed (pip install "
+                                f"{name}, or report_to: none)")
+
+
 def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
     """Numbers in range (before TRL's own checks, some of which divide by them)."""
     def get(name):
@@ -263,10 +307,33 @@ def _check_ranges(values: dict[str, Any], defaults: dict[str, Any]) -> None:
         v = get(name)
         if isinstance(v, (int, float)) and v < 0:
             raise VisionR1Error(f"option --{name.replace('_', '-')} must be >= 0, got {v}")
+    for name in SEEDS:
+        v = get(name)
+        if isinstance(v, int) and not 0 <= v <= MAX_SEED:
+            raise VisionR1Error(f"option --{name.replace('_', '-')} must be in [0, {MAX_SEED}], got {v}")
+    strategy = get("eval_strategy")
+    if strategy not in (None, "no") and str(getattr(strategy, "value", strategy)) != "no":
+        raise VisionR1Error(f"option --eval-strategy {getattr(strategy, 'value', strategy)}: visionr1 train takes "
+                            "no eval data set (TRL's evaluation is a loss); use heldout_every for the held-out mAP")
+    _check_report_to(get("report_to"))
     steps = get("max_steps")
     if isinstance(steps, int) and steps != -1 and steps <= 0:
         raise VisionR1Error(f"option --max-steps must be positive (or -1: the epochs decide), got {steps}")
     check_pixel_limits(get("min_pixels"), get("max_pixels"))
+
+
+def _check_max_length(config) -> None:
+    """SFT's ``max_length`` holds an image's tokens at ``max_pixels`` and more: a sequence cut inside its image
+    tokens fails in the model's forward pass, at the first step."""
+    from visionr1.formats import get_adapter
+
+    length, pixels = getattr(config, "max_length", None), getattr(config, "max_pixels", None)
+    if length is None or pixels is None:
+        return
+    tokens = int(pixels) // get_adapter(config.family).factor ** 2
+    if length <= tokens:
+        raise VisionR1Error(f"option --max-length ({length}) is not longer than an image's tokens at --max-pixels "
+                            f"({pixels}: up to {tokens} tokens): raise --max-length or lower --max-pixels")
 
 
 def _check(kind: str, config) -> None:
@@ -290,6 +357,7 @@ def _check(kind: str, config) -> None:
     for key in set(init or ()) & set(OWNED_INIT_KWARGS):
         raise VisionR1Error(f"model_init_kwargs: '{key}' is set by the {OWNED_INIT_KWARGS[key]} option; use that")
     if kind != "grpo":
+        _check_max_length(config)
         return
     weights = config.reward_weights
     if weights is not None and (not isinstance(weights, list) or len(weights) != 3 or not all(
@@ -305,8 +373,6 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
     """The ``kind`` (grpo / sft) options: defaults, then the YAML file, then command-line overrides. Unknown keys,
     values of the wrong type or out of range and TRL's own consistency checks are one-line errors, before any
     model is loaded."""
-    import torch
-
     cls = KINDS[kind]
     by_name = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
@@ -323,7 +389,21 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
         values.update({k: ("yes" if v else "no") if isinstance(v, bool) and str(by_name[k].type) == "str" else v
                        for k, v in doc.items()})  # YAML reads `save_strategy: no` as false
     _unknown("command line", overrides, set(by_name))
+    from_file = {k for k in values if k not in overrides}
     values.update(overrides)
+    try:
+        return _checked_config(kind, cls, by_name, values, output_dir)
+    except VisionR1Error as exc:  # a value the file gives: the message names the file too
+        named = [k for k in from_file if f"--{k.replace('_', '-')}" in str(exc) or k in str(exc)]
+        if path is not None and named and str(path) not in str(exc):
+            raise VisionR1Error(f"{path}: {exc}") from None
+        raise
+
+
+def _checked_config(kind: str, cls, by_name: dict, values: dict[str, Any], output_dir: Path):
+    """``load_config`` after the file is read: values coerced and checked, the config built."""
+    import torch
+
     values = {k: coerce(by_name[k], v) for k, v in values.items()}
     values["output_dir"] = str(output_dir)
     if values.get("bf16") is None:

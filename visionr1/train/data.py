@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import read_json
 
 GRPO_COLUMNS = ("image", "problem", "gt", "width", "height")
 
@@ -21,7 +23,7 @@ def load_dataset_dir(path: Path, family: str):
     manifest = path / "manifest.json"
     folder = path / "dataset" if manifest.is_file() else path
     if manifest.is_file():
-        built_for = json.loads(manifest.read_text()).get("family")
+        built_for = read_json(manifest, dict).get("family")
         if built_for and built_for != family:
             raise VisionR1Error(f"{path} was built for family '{built_for}' (its prompts and targets); training "
                                 f"family is '{family}': rebuild the mix with --family {family}")
@@ -29,13 +31,14 @@ def load_dataset_dir(path: Path, family: str):
         raise VisionR1Error(f"{path} is not a dataset folder (expected a `visionr1 data build` output or a "
                             "datasets.save_to_disk folder)")
     state = folder / "state.json"
-    if state.is_file() and json.loads(state.read_text()).get("_data_files") == []:
+    if state.is_file() and read_json(state, dict).get("_data_files") == []:
         raise VisionR1Error(f"{path} holds no samples")  # datasets cannot load a folder without data files
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_from_disk(str(folder))
-    except (FileNotFoundError, ValueError) as exc:
-        raise VisionR1Error(f"cannot load the dataset in {folder}: {exc}") from None
+    except Exception as exc:  # datasets / pyarrow raise many kinds for damaged files; all mean the same here
+        raise VisionR1Error(f"cannot load the dataset in {folder}: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:160]}") from None
     if isinstance(ds, datasets.DatasetDict):
         if "train" not in ds:
             raise VisionR1Error(f"{folder} holds splits {list(ds)}, none called 'train'")
@@ -47,6 +50,30 @@ def load_dataset_dir(path: Path, family: str):
     if len(ds) == 0:
         raise VisionR1Error(f"{path} holds no samples")
     return ds
+
+
+def readable_samples(ds) -> tuple[Any, dict[str, int]]:
+    """The rows of ``ds`` whose image decodes in full, and the others counted by reason: a sample whose file went
+    missing or was truncated after the mix was built is left out, not a crash hours into a run. Costs about
+    2 ms per 640 x 480 JPEG (2 minutes for the paper's 49K samples) once at the start."""
+    from datasets import Image
+
+    from visionr1.images import decode_problem
+
+    raw = ds.cast_column("image", Image(decode=False)) if isinstance(ds.features["image"], Image) else ds
+    keep, skipped, i = [], Counter(), 0
+    for batch in raw.select_columns(["image"]).iter(batch_size=256):
+        for image in batch["image"]:
+            source = image if isinstance(image, str) else (image.get("bytes") or image.get("path") or b"")
+            reason = decode_problem(source)
+            if reason is None:
+                keep.append(i)
+            else:
+                skipped[f"{reason} (sample skipped)"] += 1
+            i += 1
+    if not keep:
+        raise VisionR1Error(f"no sample of the mix has a readable image ({dict(skipped)})")
+    return (ds if len(keep) == len(ds) else ds.select(keep)), dict(skipped)
 
 
 def _with_images(ds):

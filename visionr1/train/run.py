@@ -97,18 +97,21 @@ def _train(kind: str, model_path: str, data: Path, out: Path, config, resume: st
     from transformers import PrinterCallback, ProgressCallback
     from transformers.utils import logging as hf_logging
 
+    from visionr1.cli import console
     from visionr1.io import write_json
     from visionr1.models import check_model, load_model
     from visionr1.train.callbacks import METRICS, HeldoutEval, MetricsFile, RichProgress
     from visionr1.train.checkpoints import cut_metrics
     from visionr1.train.config import deepspeed_stage, describe
-    from visionr1.train.data import grpo_dataset, load_dataset_dir, sft_dataset
+    from visionr1.train.data import grpo_dataset, load_dataset_dir, readable_samples, sft_dataset
     from visionr1.train.model import peft_config, with_pixel_limits
     from visionr1.train.record import RUN_RECORD, check_fresh, check_resume, run_record
 
     resume_from = _resume_arg(resume, out)
     check_model(model_path, config.family, config.model_loader)
-    mix = load_dataset_dir(data, config.family)
+    mix, unreadable = readable_samples(load_dataset_dir(data, config.family))
+    for reason, n in unreadable.items():
+        console.err.print(f"[yellow]skipped[/] {n} of the mix's samples: {reason}", highlight=False)
     heldout = None
     if config.heldout_every:  # read and checked before the model loads
         from visionr1.eval.custom import custom_sets
@@ -173,7 +176,7 @@ def _train(kind: str, model_path: str, data: Path, out: Path, config, resume: st
             cut_metrics(out / METRICS, step)
         (out / RUN_CONFIG).write_text(json.dumps({
             "kind": kind, "model": str(model_path), "data": str(data), "resume": resume_from,
-            "processes": trainer.accelerator.num_processes, "weights_dtype": dtype,
+            "processes": trainer.accelerator.num_processes, "weights_dtype": dtype, "skipped_samples": unreadable,
             "options": describe(config)}, indent=2))
     trainer.train(resume_from_checkpoint=resume_from)
     if config.use_lora:  # a plain checkpoint that evaluation loads like any other (ZeRO-3 is refused up front)

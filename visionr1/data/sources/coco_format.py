@@ -93,23 +93,36 @@ def _ids(path: Path, what: str, values: list[int]) -> np.ndarray:
         raise VisionR1Error(f"{path}: {what} id {bad} does not fit in 64 bits") from None
 
 
-def _check_categories(path: Path, categories: list[_Category], issues: Issues) -> None:
+def _check_categories(path: Path, categories: list[_Category], issues: Issues) -> tuple[list[str], np.ndarray]:
     """Category names become prompt text: each must be non-empty and unique; ids must be unique. A comma in a
     name is counted, not refused (real category lists may hold one; only prompts listing several categories,
-    comma-separated, become ambiguous)."""
-    names, ids = set(), set()
+    comma-separated, become ambiguous).
+
+    Two names that differ only in spaces (the real boggleBoards export: ``o`` and ``o `` with a trailing space)
+    are merged, with a counted note: a prompt shows them as the same text, so kept apart, a sample asking for
+    one would count the other's objects, the same letter, as absent. Returns the category names (merged ones
+    dropped) and, per category of ``categories``, the index of its name in them."""
+    names: dict[str, int] = {}
+    ids, raw, out, index = set(), set(), [], []
     for c in categories:
         name = " ".join(c.name.split())
         if not name:
             raise VisionR1Error(f"{path}: category id {c.id} has an empty name")
         if "," in name:
             issues.add("category name holding a comma (kept; a prompt listing it with others is ambiguous)")
-        if name in names:
+        if c.name in raw:
             raise VisionR1Error(f"{path}: duplicate category name '{name}'")
         if c.id in ids:
             raise VisionR1Error(f"{path}: duplicate category id {c.id}")
-        names.add(name)
+        raw.add(c.name)
         ids.add(c.id)
+        if name in names:
+            issues.add("category name differing from another only in spaces (merged into it, boxes included)")
+        else:
+            names[name] = len(out)
+            out.append(c.name)
+        index.append(names[name])
+    return out, np.array(index, dtype=np.int64)
 
 
 def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bool = True,
@@ -131,9 +144,8 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         issues.add(f"annotation file read item by item (first problem: {str(exc).split(' - ')[-1]})")
         doc = _Doc(loose.images, loose.categories, _loose_annotations(loose.annotations, issues))
 
-    _check_categories(path, doc.categories, issues)
+    categories, merged = _check_categories(path, doc.categories, issues)
     cat_ids = _ids(path, "category", [c.id for c in doc.categories])
-    categories = [c.name for c in doc.categories]
     image_ids = _ids(path, "image", [im.id for im in doc.images])
     widths = np.array([im.width for im in doc.images], dtype=np.float64)
     heights = np.array([im.height for im in doc.images], dtype=np.float64)
@@ -172,7 +184,7 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
     keep &= ~crowd
     xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     inside, xyxy = clean_boxes(xyxy[keep], widths[img[keep]], heights[img[keep]], issues)
-    img, cat, xyxy, ann_ids = img[keep][inside], cat[keep][inside], xyxy[inside], ann_ids[keep][inside]
+    img, cat, xyxy, ann_ids = img[keep][inside], merged[cat[keep][inside]], xyxy[inside], ann_ids[keep][inside]
 
     # drop unusable images, renumber, group boxes by image
     kept_images = np.flatnonzero(good_size)

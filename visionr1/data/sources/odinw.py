@@ -10,6 +10,7 @@ from visionr1.data import layouts
 from visionr1.data.sources.base import AnnotatedImages, Issues
 from visionr1.data.sources.coco_format import read_coco_json
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import is_utf8, printable
 
 _LAYOUT = ("<odinw-root>/<set>/<split>/annotations_without_background.json, or "
            "<odinw-root>/<set>/export/<split>_annotations_without_background.json")
@@ -60,6 +61,9 @@ def read_odinw(root: Path, split: str = "train", *, sets: Iterable[str] | None =
     reported in the first container's issues."""
     found = discover_odinw(root, split)
     skipped = Issues()
+    for name in [n for n in found if not is_utf8(n)]:  # the mix's tables hold UTF-8 text only
+        skipped.add(f"ODinW set {printable(name)} left out: its folder name is not valid UTF-8 (rename it to use it)")
+        del found[name]
     if sets is None:
         left_out = _left_out(found, set(exclude))
         chosen = [name for name in found if name not in left_out]
