@@ -238,7 +238,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder of the whole run (world, model, mix, checkpoints, "
                                            "evaluations, report).")] = Path("runs/demo"),
     fast: Annotated[bool, typer.Option("--fast", help="The smallest run that passes every stage (for CI): 3 steps, "
-                                                      "8 queries per set; 0.4 min measured on 2 CPU cores.")] = False,
+                                                      "8 queries per set; 0.3 min measured on 2 CPU cores, "
+                                                      "nothing else running.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier demo run in --out.")] = False,
 ) -> None:
     """Synthetic world → training mix → the shipped pretrained synthetic Qwen2.5-VL (base) → SFT, and GRPO with the
