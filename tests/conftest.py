@@ -16,6 +16,43 @@ WORLD_SEED = 0
 WORLD_IMAGES = 24
 
 
+def load_hub_checkpoint(path: Path) -> tuple:
+    """``AutoProcessor`` and ``AutoModelForImageTextToText`` from ``path`` as a downloaded checkpoint loads, with
+    every transformers warning emitted while loading."""
+    import logging
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as hf_logging
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            warnings.append(record.getMessage())
+
+    warnings: list[str] = []
+    handler = Collect(level=logging.WARNING)
+    hf_logging.add_handler(handler)
+    try:
+        return AutoProcessor.from_pretrained(path), AutoModelForImageTextToText.from_pretrained(path), warnings
+    finally:
+        hf_logging.remove_handler(handler)
+
+
+def small_mix(world_dir: Path, out: Path, family: str = "qwen2.5-vl") -> Path:
+    """A mix of 8 COCO detection and 8 RefCOCO samples of the session's world (images of several sizes)."""
+    import yaml
+
+    from visionr1.data.build import build
+    from visionr1.data.recipe import load_recipe
+
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = out / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "small-test", "sources": {
+        "coco": {"task": "detection", "count": 8, "split": "train2017"},
+        "refcoco": {"task": "rec", "count": 8, "datasets": ["refcoco"]}}}))
+    return build(load_recipe(str(recipe)), out / "mix", family=family,
+                 roots={"coco": world_dir / "coco", "refcoco": world_dir / "refer"}).out
+
+
 def run_cli(*args: str) -> int:
     """Invoke ``visionr1`` in-process and return its exit code."""
     return main([str(a) for a in args])

@@ -4,17 +4,15 @@ answers on the 0-1000 grid scored through each family's real processor, Thinking
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import load_hub_checkpoint, run_cli, small_mix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
-from transformers import logging as hf_logging
 
 from visionr1.eval.runner import answer, score
 from visionr1.eval.sets import box_set
@@ -45,15 +43,6 @@ def checkpoints(tmp_path_factory):
     return out
 
 
-class _Collect(logging.Handler):
-    def __init__(self, sink):
-        super().__init__(level=logging.WARNING)
-        self.sink = sink
-
-    def emit(self, record):
-        self.sink.append(record.getMessage())
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loads_like_the_hub_checkpoint(checkpoints, family):
     path = checkpoints[family]
@@ -71,14 +60,7 @@ def test_loads_like_the_hub_checkpoint(checkpoints, family):
         assert any(".mlp.experts." in k for k in index) and any(".mlp.gate." in k for k in index)
     if family.startswith("qwen3.5"):
         assert any(".linear_attn." in k for k in index) and any(".self_attn." in k for k in index)
-    warnings = []
-    handler = _Collect(warnings)
-    hf_logging.add_handler(handler)
-    try:
-        processor = AutoProcessor.from_pretrained(path)
-        model = AutoModelForImageTextToText.from_pretrained(path)
-    finally:
-        hf_logging.remove_handler(handler)
+    processor, model, warnings = load_hub_checkpoint(path)
     assert not warnings, warnings
     assert type(model).__name__ == MODEL_CLASSES[family] and type(processor).__name__ == "Qwen3VLProcessor"
     assert sum(p.numel() for p in model.parameters()) < 1_000_000 and next(model.parameters()).dtype == torch.bfloat16
@@ -270,19 +252,8 @@ def test_split_think_property(think, answer_text, opened):
 @pytest.fixture(scope="module")
 def mixes(world_dir, tmp_path_factory):
     """A detection + REC mix built for each coordinate family (the world's images come in several sizes)."""
-    import yaml
-
-    from visionr1.data.build import build
-    from visionr1.data.recipe import load_recipe
-
     tmp = tmp_path_factory.mktemp("qwen3-mix")
-    recipe = tmp / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({"name": "qwen3-test", "sources": {
-        "coco": {"task": "detection", "count": 8, "split": "train2017"},
-        "refcoco": {"task": "rec", "count": 8, "datasets": ["refcoco"]}}}))
-    roots = {"coco": world_dir / "coco", "refcoco": world_dir / "refer"}
-    return {fam: build(load_recipe(str(recipe)), tmp / fam, family=fam, roots=roots).out
-            for fam in ("qwen3-vl", "qwen3-vl-thinking")}
+    return {fam: small_mix(world_dir, tmp / fam, fam) for fam in ("qwen3-vl", "qwen3-vl-thinking")}
 
 
 def _hand_terms(text: str, gt: list, width: int, height: int, thinking: bool) -> tuple[float, list]:

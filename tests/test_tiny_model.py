@@ -6,10 +6,8 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import load_hub_checkpoint, run_cli
 from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
-from transformers import logging as hf_logging
 
 from visionr1.io import sha256_file, tree_digest
 from visionr1.synth.tiny_model import HUB_PREPROCESSOR, QWEN_SPECIAL_TOKENS, read_card
@@ -23,24 +21,7 @@ HUB_FILES = {".gitattributes", "README.md", "chat_template.json", "config.json",
 @pytest.fixture(scope="module")
 def loaded(tiny_model_dir):
     """Processor and model, with every transformers warning emitted while loading."""
-    records = []
-    handler = _Collect(records)
-    hf_logging.add_handler(handler)
-    try:
-        processor = AutoProcessor.from_pretrained(tiny_model_dir)
-        model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
-    finally:
-        hf_logging.remove_handler(handler)
-    return processor, model, records
-
-
-class _Collect(__import__("logging").Handler):
-    def __init__(self, sink):
-        super().__init__(level=__import__("logging").WARNING)
-        self.sink = sink
-
-    def emit(self, record):
-        self.sink.append(record.getMessage())
+    return load_hub_checkpoint(tiny_model_dir)
 
 
 def test_hub_layout(tiny_model_dir):

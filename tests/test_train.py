@@ -10,23 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
-
-from visionr1.data.build import build
-from visionr1.data.recipe import load_recipe
+from conftest import run_cli, small_mix
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def mix(world_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("train-mix")
-    recipe = tmp / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({"name": "train-test", "sources": {
-        "coco": {"task": "detection", "count": 8, "split": "train2017"},
-        "refcoco": {"task": "rec", "count": 8, "datasets": ["refcoco"]}}}))
-    return build(load_recipe(str(recipe)), tmp / "mix", roots={"coco": world_dir / "coco",
-                                                               "refcoco": world_dir / "refer"}).out
+    return small_mix(world_dir, tmp_path_factory.mktemp("train-mix"))
 
 
 def metrics(out: Path) -> list[dict]:

@@ -42,13 +42,7 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | t
     for a tuple; holding ``marker_text`` when given): proof that it is an earlier output of the same command, in
     which case its contents are removed.
     """
-    out = Path(path).expanduser()
-    if out.exists() and not out.is_dir():
-        raise VisionR1Error(f"output path {out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VisionR1Error(f"cannot create output directory {out}: {exc.strerror or exc}") from None
+    out = make_dir(path)
     entries = [p for p in out.iterdir() if p.name != ".probe"]
     if entries:
         if not force:
