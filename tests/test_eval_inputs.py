@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import one_error, run_cli
+from conftest import one_error, run_cli, small_mix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -352,3 +352,144 @@ def test_fuzzed_annotation_documents(tmp_path_factory, capsys, doc):
     else:
         for m in report(out)["sets"].values():
             assert m["mAP"] is None or (math.isfinite(m["mAP"]) and 0 <= m["mAP"] <= 100)
+
+
+# ------------------------------------------------------------------ names that are not UTF-8 (issue 29, class 6)
+
+
+def not_utf8(name: bytes) -> str:
+    """A file name in bytes that are not UTF-8 as Python reads it from disk (``\\xff`` becomes ``\\udcff``)."""
+    return name.decode("utf-8", "surrogateescape")
+
+
+def rename_image_not_utf8(ann: Path, images: Path, index: int, name: bytes) -> str:
+    """Rename image ``index`` of the set to ``name`` (bytes that are not UTF-8) and name it so in the annotations,
+    as JSON written by Python from a listing of the folder does (a ``"\\udcff"`` escape); the path as read."""
+    doc = json.loads(ann.read_text())
+    image = doc["images"][index]
+    new = not_utf8(name)
+    os.rename(images / image["file_name"], images / new)
+    image["file_name"] = new
+    ann.write_text(json.dumps(doc))
+    assert b"\\udcff" in ann.read_bytes()  # valid JSON, ASCII on disk
+    return str(images / new)
+
+
+def rename_category_not_utf8(ann: Path, index: int) -> dict:
+    """Category ``index`` renamed with a lone surrogate (a ``"\\udcff"`` escape, valid JSON); it."""
+    doc = json.loads(ann.read_text())
+    doc["categories"][index]["name"] = "squ\udcffare"
+    ann.write_text(json.dumps(doc))
+    return doc["categories"][index]
+
+
+CATEGORY_SKIP = "categories whose name is not valid UTF-8 text"
+
+
+def test_image_file_named_in_bytes_that_are_not_utf8_is_evaluated(custom, tmp_path):
+    """Valid input: the image is opened by the name the annotations give, every query is answered and scored."""
+    ann, images, _ = custom
+    rename_image_not_utf8(ann, images, 0, b"0\xff.png")
+    assert run_eval(ann, images, tmp_path / "out") == 0
+    m = report(tmp_path / "out")["sets"]["custom/instances"]
+    assert (m["queries"], m["answered"], m["mAP"]) == (3, 3, 100.0) and "skipped" not in m
+
+
+def test_category_named_not_in_utf8_is_a_counted_skip(custom, tiny_model_dir, tmp_path, capsys):
+    """A category name holding a lone surrogate crashed the tokenizer (TypeError) on a real model: it is left out
+    with its box, counted in the report and named in escapes; the other category is evaluated."""
+    ann, images, _ = custom
+    rename_category_not_utf8(ann, 1)
+    capsys.readouterr()
+    assert run_cli("eval", "custom", "--data-root", images, "--annotations", ann, "--out", tmp_path / "out",
+                   "--model", tiny_model_dir, "--max-new-tokens", "8") == 0
+    r = report(tmp_path / "out")
+    m = r["sets"]["custom/instances"]
+    skipped = {k.split(" (")[0]: (k, n) for k, n in m["skipped"].items()}
+    key, n = skipped[CATEGORY_SKIP + ", with their boxes"]
+    assert n == 1 and "2 'squ\\xffare'" in key
+    assert skipped["boxes of " + CATEGORY_SKIP] == ("boxes of " + CATEGORY_SKIP, 1)
+    assert m["queries"] == m["answered"] == 3  # protocol all: every image is asked for the other category
+    records = [json.loads(x) for p in (tmp_path / "out" / "predictions").rglob("part-*.jsonl")
+               for x in p.read_text().splitlines()]
+    assert len(records) == 3
+    assert "squ\\xffare" in capsys.readouterr().out
+
+
+def test_every_category_named_not_in_utf8_is_one_line(custom, tmp_path, capsys):
+    ann, images, _ = custom
+    rename_category_not_utf8(ann, 0)
+    rename_category_not_utf8(ann, 1)
+    assert run_eval(ann, images, tmp_path / "out") == 2
+    one_error(capsys, ann, "no category", "valid UTF-8")
+    assert nothing_written(tmp_path / "out")
+
+
+def test_odinw_set_with_names_not_in_utf8(world_dir, tmp_path, capsys):
+    """An ODinW set whose image file and one category are named in bytes that are not UTF-8: the image is
+    evaluated, the category left out and counted."""
+    import shutil
+
+    from visionr1.data import layouts
+
+    spec = layouts.ODINW_SETS["Aquarium"]
+    root = tmp_path / "odinw"
+    shutil.copytree(world_dir / "odinw" / "Aquarium", root / "Aquarium")
+    ann, images = root / spec.annotation("valid"), root / spec.image_dir("valid")
+    rename_image_not_utf8(ann, images, 0, b"IMG_\xff\xfe.jpg")
+    doc = json.loads(ann.read_text())
+    boxes = sum(a["category_id"] == doc["categories"][1]["id"] for a in doc["annotations"])
+    rename_category_not_utf8(ann, 1)
+    assert run_cli("eval", "odinw", "--data-root", root, "--sets", "Aquarium", "--out", tmp_path / "out",
+                   "--backend", "oracle") == 0
+    m = report(tmp_path / "out")["sets"]["odinw/Aquarium"]
+    assert sum(n for k, n in m["skipped"].items() if k.startswith(CATEGORY_SKIP)) == 1
+    assert m["skipped"].get("boxes of " + CATEGORY_SKIP, 0) == boxes > 0
+    assert m["images"] == len(doc["images"]) and m["mAP"] == 100.0
+    capsys.readouterr()
+
+
+def test_review_eval_of_names_not_in_utf8(fo, custom, tmp_path, capsys):
+    """``review eval`` of a run whose folder, image file, category and answers hold names that are not UTF-8
+    (FiftyOne's database takes UTF-8 only: a UnicodeEncodeError before, or the run refused): the image's query
+    is skipped and counted, the category's skip shown, an answer's lone surrogate stored as an escape."""
+    ann, images, _ = custom
+    path = rename_image_not_utf8(ann, images, 0, b"0\xff.png")
+    rename_category_not_utf8(ann, 1)
+    out = tmp_path / not_utf8(b"run\xff")
+    assert run_eval(ann, images, out) == 0
+    part = next((out / "predictions").rglob("part-*.jsonl"))
+    recs = [json.loads(x) for x in part.read_text().splitlines()]
+    for rec in recs:  # what a model may write (kept as an escape by eval)
+        rec["raw"] += "\ud800"
+        rec["labels"] = [lab + "\ud800" for lab in rec["labels"]]
+    part.write_text("".join(json.dumps(rec) + "\n" for rec in recs))
+    summary_file = tmp_path / "summary.json"
+    capsys.readouterr()
+    assert run_cli("review", "eval", out, "--name", "vr1-not-utf8", "--json", summary_file) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    summary = json.loads(summary_file.read_text())
+    image_skip = [k for k in summary["skipped"] if k.startswith("queries whose image path is not valid UTF-8")]
+    assert len(image_skip) == 1 and summary["skipped"][image_skip[0]] == 1
+    assert path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") in image_skip[0]
+    assert any(k.startswith(CATEGORY_SKIP) for k in summary["skipped"])
+    assert f"skipped 1 {image_skip[0]}" in printed
+    ds = fo.load_dataset("vr1-not-utf8")
+    assert len(ds) == summary["samples"] == 2
+    field = next(f for f in summary["runs"])
+    assert all(s[f"{field}_answer"].endswith("\\ud800") for s in ds)
+    assert "\\xff" in ds.info["runs"][field]
+
+
+def test_a_mix_folder_not_named_in_utf8_is_one_line(world_dir, tmp_path, capsys):
+    """A mix moved to a folder named in bytes that are not UTF-8: the datasets library cannot open it (it said
+    "not a readable dataset ... build again" before, though the mix is whole): one line saying why, for
+    ``review data`` and every command reading a mix."""
+    built = small_mix(world_dir, tmp_path / "small")
+    mix = tmp_path / not_utf8(b"mix\xff")
+    os.rename(built, mix)
+    capsys.readouterr()
+    for command in (("review", "data"), ("data", "stats")):
+        assert run_cli(*command, mix) == 2
+        line = one_error(capsys, "mix\\xff/dataset", "not valid UTF-8", "rename")
+        assert "build" not in line

@@ -11,6 +11,7 @@ import typer
 from visionr1 import __version__
 from visionr1.cli import data, demo, eval, review, reward, synth, train
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import printable
 
 # exit code when standard output is closed early (`visionr1 ... | head -1`): 128 + SIGPIPE, what the shell reports
 # for any program stopped by a closed pipe (`set -o pipefail` sees it; without pipefail the pipeline's status is
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise _StdoutClosed from None
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except VisionR1Error as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)  # a path not in UTF-8: in escapes
             code = 2
         else:
             code = 0

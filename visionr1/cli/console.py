@@ -14,7 +14,17 @@ from rich.progress import (
 )
 
 
-class _Out(Console):
+class _Escaping(Console):
+    """A console that shows text it cannot write as UTF-8 in escapes: a path named in bytes that are not UTF-8
+    (read by Python as lone surrogates, ``\\udcff``) prints as ``\\xff``, not a ``UnicodeEncodeError``."""
+
+    def _render_buffer(self, buffer) -> str:
+        from visionr1.inputs import printable
+
+        return printable(super()._render_buffer(buffer))
+
+
+class _Out(_Escaping):
     def on_broken_pipe(self) -> None:
         """Standard output closed by its reader (`| head`): rich would exit with 1 here; the error goes to
         ``visionr1.cli.main`` instead, which ends every command the same quiet way (``EXIT_CLOSED_PIPE``)."""
@@ -23,7 +33,7 @@ class _Out(Console):
 
 
 out = _Out(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+err = _Escaping(stderr=True, soft_wrap=True)
 
 
 class _Progress(Progress):

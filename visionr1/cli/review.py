@@ -22,6 +22,8 @@ def _finish(summary: dict, table, json_out: Path | None) -> None:
     from visionr1.io import write_json
 
     console.out.print(table)
+    for reason, n in summary.get("skipped", {}).items():
+        console.out.print(f"skipped {n} {reason}", soft_wrap=True)
     if json_out:
         write_json(json_out, summary, indent=2)
     console.out.print(f"open it: visionr1 review app {summary['dataset']}")
@@ -74,10 +76,10 @@ def data_cmd(mix_dir: Annotated[Path, typer.Argument(help="Output folder of `vis
     """The training mix: ground truth, task, difficulty, negative flag, prompt (as tags and fields)."""
     from rich.table import Table
 
-    from visionr1.data.build import load_manifest
+    from visionr1.data.stats import mix_folder
     from visionr1.review.datasets import review_data
 
-    load_manifest(mix_dir)  # not a built mix: one line, before the progress bar
+    mix_folder(mix_dir)  # not a built mix: one line, before the progress bar
     with console.progress() as bar:
         task = bar.add_task("building the dataset", total=None)
         _, summary = review_data(mix_dir, name, limit, lambda n: bar.advance(task, n))

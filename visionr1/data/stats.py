@@ -13,18 +13,29 @@ from PIL import Image, ImageDraw
 
 from visionr1.data.build import DATASET_DIR, load_manifest
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import is_utf8, printable, resolved
 from visionr1.io import make_dir, write_bytes, write_json
+
+
+def mix_folder(path: Path) -> Path:
+    """The ``dataset/`` folder of the built mix ``path``, checked without reading it: a manifest, the folder, a
+    path the datasets library can open (UTF-8 text); else one line naming the mix."""
+    load_manifest(path)
+    folder = Path(path) / DATASET_DIR
+    if not folder.is_dir():
+        raise VisionR1Error(f"{path}: the mix has no {DATASET_DIR}/ folder (run `visionr1 data build` again)")
+    if not is_utf8(str(resolved(folder))):  # also a relative path in such a folder: datasets makes it absolute
+        raise VisionR1Error(f"{printable(str(resolved(folder)))}: the mix's path is not valid UTF-8 text, which the "
+                            "datasets library cannot open: rename the folder")
+    return folder
 
 
 def load_mix(path: Path):
     """The datasets.Dataset of a built mix."""
     import datasets
 
-    load_manifest(path)
+    folder = mix_folder(path)
     datasets.disable_progress_bars()
-    folder = Path(path) / DATASET_DIR
-    if not folder.is_dir():
-        raise VisionR1Error(f"{path}: the mix has no {DATASET_DIR}/ folder (run `visionr1 data build` again)")
     try:
         ds = datasets.load_from_disk(str(folder))
         if ds.num_rows:  # the first and last records: a truncated file fails here, not halfway through

@@ -15,6 +15,7 @@ from visionr1.errors import VisionR1Error
 from visionr1.eval.modes import released_category_prompt
 from visionr1.formats import Geometry
 from visionr1.formats.resize import MAX_RATIO, vl_utils_size
+from visionr1.inputs import is_utf8, printable
 
 PROTOCOLS = ("single+pos", "all")
 MAX_SIDE = 1 << 20  # the largest image side an annotation may give (the reward lines' limit too)
@@ -61,7 +62,7 @@ class EvalSet:
 
 
 def missing_files_error(missing: list[Path], layout: str) -> VisionR1Error:
-    shown = ", ".join(str(p) for p in missing[:8])
+    shown = ", ".join(printable(str(p)) for p in missing[:8])
     more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     return VisionR1Error(f"missing {len(missing)} dataset file{'s' if len(missing) > 1 else ''}: {shown}{more} "
                          f"(expected layout: {layout})")
@@ -106,7 +107,10 @@ def check_coco(doc: object, where: str, keep_empty: bool = False) -> tuple[dict,
     categories without an integer id and a name, duplicate category or image ids, images without an integer id,
     a file name or positive finite sizes, annotations without a 4-number finite bbox or with an unknown image or
     category id. Images whose aspect ratio the model cannot take and boxes without area are counted skips (the
-    latter kept with ``keep_empty``: the released evaluation keeps them, objects no box can match)."""
+    latter kept with ``keep_empty``: the released evaluation keeps them, objects no box can match). A category
+    whose name is not valid UTF-8 text (a lone surrogate such as ``"\\udcff"``, valid JSON: a name taken from a
+    file name in bytes that are not UTF-8) is left out with its boxes, counted and named in escapes: no prompt
+    can hold it (the tokenizer refuses it) and no database can store it."""
     if not isinstance(doc, dict):
         raise VisionR1Error(f"{where}: a JSON {type(doc).__name__}, not a COCO document (an object with images, "
                             "annotations and categories)")
@@ -123,6 +127,14 @@ def check_coco(doc: object, where: str, keep_empty: bool = False) -> tuple[dict,
             raise VisionR1Error(f"{where}: categories[{i}]: duplicate category id {c['id']}")
         names[c["id"]] = c["name"]
     skipped: Counter[str] = Counter()
+    unnamed = {cid for cid, name in names.items() if not is_utf8(name)}
+    if unnamed:
+        shown = ", ".join(f"{cid} '{printable(names[cid])}'" for cid in sorted(unnamed))
+        skipped[f"categories whose name is not valid UTF-8 text, with their boxes ({shown}; rename them to "
+                "evaluate them)"] = len(unnamed)
+        cats = [c for c in cats if c["id"] not in unnamed]
+        if not cats:
+            raise VisionR1Error(f"{where}: no category has a name in valid UTF-8 text ({shown})")
     seen: dict[int, int] = {}
     kept_images = []
     for i, im in enumerate(images):
@@ -154,6 +166,9 @@ def check_coco(doc: object, where: str, keep_empty: bool = False) -> tuple[dict,
                 raise VisionR1Error(f"{where}: annotations[{i}].{key} {a.get(key)!r} is not among the file's "
                                     f"{key.split('_')[0]} ids")
         if a["image_id"] not in kept_ids:
+            continue
+        if a["category_id"] in unnamed:
+            skipped["boxes of categories whose name is not valid UTF-8 text"] += 1
             continue
         if (box[2] <= 0 or box[3] <= 0) and not keep_empty:
             skipped["boxes without area (width or height <= 0)"] += 1

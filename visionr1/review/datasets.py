@@ -22,12 +22,13 @@ from visionr1.eval.runner import prediction_store
 from visionr1.eval.sets import Query
 from visionr1.formats.adapters import ADAPTERS
 from visionr1.images import check_image
-from visionr1.inputs import resolved
+from visionr1.inputs import is_utf8, printable, resolved
 from visionr1.review.db import import_fiftyone
 from visionr1.review.failures import FAILURE_MODES, failure_modes
 
 Advance = Callable[[int], None]
 PARTIAL = ".partial-"  # a dataset being built is named <name>.partial-<8 hex> until it replaces <name>
+NOT_UTF8 = "image path is not valid UTF-8 text (FiftyOne cannot store it; rename the file or folder to see it)"
 HEADLINE_NOTE = ("headline mAP / Acc@0.5 comes from `visionr1 eval` (report.json); FiftyOne's per-box TP/FP/FN "
                  "are for browsing: it ranks tied confidences differently from COCOeval")
 
@@ -100,7 +101,8 @@ def load_eval_runs(runs: list[Path]) -> EvalRuns:
     """Read and check everything ``review_eval`` needs from ``runs`` (eval output folders; the first decides the
     sets), so that a bad input is one line before any dataset or progress bar exists: the reports, the sets'
     annotations and images, the prediction files (an unreadable line is skipped and counted, as eval's resume
-    does)."""
+    does). An image whose path is not valid UTF-8 (its bytes are not: see ``visionr1.inputs.is_utf8``) is left
+    to ``review_eval`` to skip and count, as FiftyOne cannot store the path."""
     runs = [Path(r) for r in runs]
     reports = [load_report(r) for r in runs]
     base = reports[0]
@@ -132,13 +134,16 @@ def load_eval_runs(runs: list[Path]) -> EvalRuns:
         stores.append(found)
         unreadable.append(skipped)
     for path in dict.fromkeys(q.image for es in sets for q in es.queries if q.qid in stores[0][es.name]):
-        check_image(path)
+        if is_utf8(path):
+            check_image(path)
     return EvalRuns(runs, reports, sets, stores, unreadable)
 
 
 def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: Advance | None = None):
     """A FiftyOne dataset of ``runs`` (eval output folders, or ``load_eval_runs`` of them; the first decides the
-    sets): one sample per query the first run answered. Returns ``(dataset, summary)``."""
+    sets): one sample per query the first run answered. Returns ``(dataset, summary)``. Skipped and counted in
+    ``summary["skipped"]``: what the sets left out (as in the eval report) and queries whose image path is not
+    valid UTF-8; text FiftyOne cannot store (a lone surrogate a model wrote) is kept as an escape."""
     loaded = runs if isinstance(runs, EvalRuns) else load_eval_runs(runs)
     runs, reports, sets, stores = loaded.paths, loaded.reports, loaded.sets, loaded.stores
     base = reports[0]
@@ -148,12 +153,19 @@ def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: A
 
     queries = [(es, q) for es in sets for q in es.queries if q.qid in stores[0][es.name]]
     skipped = sum(len(es.queries) for es in sets) - len(queries)
+    left_out: Counter[str] = Counter()
+    for es in sets:
+        left_out.update(es.skipped)
+    unnamed = [q.image for _, q in queries if not is_utf8(q.image)]
+    if unnamed:
+        left_out[f"queries whose {NOT_UTF8}, first {printable(unnamed[0])}"] = len(unnamed)
+        queries = [(es, q) for es, q in queries if is_utf8(q.image)]
     samples = [fo.Sample(filepath=q.image, metadata=fo.ImageMetadata(width=q.width, height=q.height), set=es.name,
                          query_id=q.qid, image_id=q.image_id, prompt=q.prompt,
                          gt=detections(fo, [b for _, b in q.gt], [lab for lab, _ in q.gt], q.width, q.height))
                for es, q in queries]
     summary = {"dataset": None, "benchmark": base["benchmark"], "samples": len(samples),
-               "skipped_unanswered": skipped, "note": HEADLINE_NOTE, "runs": {}}
+               "skipped_unanswered": skipped, "skipped": dict(left_out), "note": HEADLINE_NOTE, "runs": {}}
     for field, run, report, store, unreadable in zip(fields, runs, reports, stores, loaded.unreadable, strict=True):
         recs = [store[es.name].get(q.qid) for es, q in queries]
         terms = reward_terms([q for _, q in queries], [r["raw"] if r else "" for r in recs], report["family"],
@@ -165,10 +177,10 @@ def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: A
                 tags["unanswered"] += 1
                 continue
             labels = _pred_labels(q, rec["labels"], es.categories)
-            s[field] = detections(fo, rec["boxes"], labels, q.width, q.height,
+            s[field] = detections(fo, rec["boxes"], [printable(lab) for lab in labels], q.width, q.height,
                                   [score_of(k, report["score_policy"]) for k in range(len(labels))]
                                   if report["kind"] == "boxes" else None)
-            s[f"{field}_answer"] = rec["raw"]
+            s[f"{field}_answer"] = printable(rec["raw"])
             s[f"{field}_parse_ok"] = bool(rec["template_ok"])
             for term, value in t.as_dict().items():
                 s[f"{field}_{'reward' if term == 'total' else term}"] = float(value)
@@ -195,8 +207,8 @@ def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: A
             if advance:
                 advance(1)
         dataset.app_config.color_scheme = colour_scheme(fo, fields)
-        dataset.info = {"created_by": "visionr1 review eval", "runs": {f: str(r) for f, r in zip(fields, runs,
-                                                                                                strict=True)},
+        dataset.info = {"created_by": "visionr1 review eval",
+                        "runs": {f: printable(str(r)) for f, r in zip(fields, runs, strict=True)},
                         "note": HEADLINE_NOTE}
         dataset.save()
     summary["dataset"] = dataset.name
