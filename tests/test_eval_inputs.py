@@ -395,6 +395,19 @@ def test_image_file_named_in_bytes_that_are_not_utf8_is_evaluated(custom, tmp_pa
     assert (m["queries"], m["answered"], m["mAP"]) == (3, 3, 100.0) and "skipped" not in m
 
 
+def test_annotations_file_named_in_bytes_that_are_not_utf8(custom, tmp_path, capsys):
+    """The set is named after the annotations file: a name in bytes that are not UTF-8 crashed writing report.md
+    (UnicodeEncodeError); the set's name shows them as ``\\xff``, in the report and on the console."""
+    ann, images, _ = custom
+    renamed = ann.with_name(not_utf8(b"inst\xff.json"))
+    os.rename(ann, renamed)
+    capsys.readouterr()
+    assert run_eval(renamed, images, tmp_path / "out") == 0
+    assert list(report(tmp_path / "out")["sets"]) == ["custom/inst\\xff"]
+    assert "| custom/inst\\xff |" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "custom/inst\\xff" in capsys.readouterr().out
+
+
 def test_category_named_not_in_utf8_is_a_counted_skip(custom, tiny_model_dir, tmp_path, capsys):
     """A category name holding a lone surrogate crashed the tokenizer (TypeError) on a real model: it is left out
     with its box, counted in the report and named in escapes; the other category is evaluated."""

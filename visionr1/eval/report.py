@@ -11,6 +11,7 @@ from rich.table import Table
 from visionr1.data.layouts import ODINW_13, ODINW_OOD
 from visionr1.errors import VisionR1Error
 from visionr1.eval.paper import base_and_tuned
+from visionr1.inputs import printable
 from visionr1.io import write_bytes, write_json
 
 # The paper's headline numbers (percent) of the two base models, from visionr1/eval/paper_tables.yaml: per benchmark
@@ -157,7 +158,7 @@ def markdown(report: dict) -> str:
 
 def write_report(report: dict, out: Path) -> None:
     write_json(out / "report.json", report, indent=2)
-    write_bytes(out / "report.md", markdown(report).encode())
+    write_bytes(out / "report.md", printable(markdown(report)).encode())  # a path not in UTF-8: in escapes
 
 
 def load_report(path: Path) -> dict:
