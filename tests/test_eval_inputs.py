@@ -497,7 +497,7 @@ def test_review_eval_of_names_not_in_utf8(fo, custom, tmp_path, capsys):
 def test_a_mix_folder_not_named_in_utf8_is_one_line(world_dir, tmp_path, capsys):
     """A mix moved to a folder named in bytes that are not UTF-8: the datasets library cannot open it (it said
     "not a readable dataset ... build again" before, though the mix is whole): one line saying why, for
-    ``review data`` and every command reading a mix."""
+    ``review data``, ``data stats`` and ``train``."""
     built = small_mix(world_dir, tmp_path / "small")
     mix = tmp_path / not_utf8(b"mix\xff")
     os.rename(built, mix)
@@ -506,3 +506,8 @@ def test_a_mix_folder_not_named_in_utf8_is_one_line(world_dir, tmp_path, capsys)
         assert run_cli(*command, mix) == 2
         line = one_error(capsys, "mix\\xff/dataset", "not valid UTF-8", "rename")
         assert "build" not in line
+    from visionr1.errors import VisionR1Error
+    from visionr1.train.data import load_dataset_dir
+
+    with pytest.raises(VisionR1Error, match=r"mix\\xff/dataset: the path is not valid UTF-8"):
+        load_dataset_dir(mix, "qwen2.5-vl")  # what `visionr1 train` reads the mix with

@@ -43,6 +43,16 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def arrow_folder(folder: Path) -> Path:
+    """``folder`` made absolute, for the datasets library (Arrow), which takes UTF-8 paths only: a path named in
+    bytes that are not UTF-8 (also a relative one inside such a folder) is one line saying so."""
+    path = resolved(folder)
+    if not is_utf8(str(path)):
+        raise VisionR1Error(f"{printable(str(path))}: the path is not valid UTF-8 text, which the datasets library "
+                            "cannot open: rename the folder")
+    return path
+
+
 def printable(text: str) -> str:
     """``text`` with the bytes of a name that is not UTF-8 shown as ``\\xff`` escapes (for messages)."""
     try:

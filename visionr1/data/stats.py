@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from visionr1.data.build import DATASET_DIR, load_manifest
 from visionr1.errors import VisionR1Error
-from visionr1.inputs import is_utf8, printable, resolved
+from visionr1.inputs import arrow_folder
 from visionr1.io import make_dir, write_bytes, write_json
 
 
@@ -24,9 +24,7 @@ def mix_folder(path: Path) -> Path:
     folder = Path(path) / DATASET_DIR
     if not folder.is_dir():
         raise VisionR1Error(f"{path}: the mix has no {DATASET_DIR}/ folder (run `visionr1 data build` again)")
-    if not is_utf8(str(resolved(folder))):  # also a relative path in such a folder: datasets makes it absolute
-        raise VisionR1Error(f"{printable(str(resolved(folder)))}: the mix's path is not valid UTF-8 text, which the "
-                            "datasets library cannot open: rename the folder")
+    arrow_folder(folder)
     return folder
 
 

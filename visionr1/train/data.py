@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from visionr1.errors import VisionR1Error
-from visionr1.inputs import read_json
+from visionr1.inputs import arrow_folder, read_json
 
 GRPO_COLUMNS = ("image", "problem", "gt", "width", "height")
 
@@ -33,6 +33,7 @@ def load_dataset_dir(path: Path, family: str):
     state = folder / "state.json"
     if state.is_file() and read_json(state, dict).get("_data_files") == []:
         raise VisionR1Error(f"{path} holds no samples")  # datasets cannot load a folder without data files
+    arrow_folder(folder)
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_from_disk(str(folder))
