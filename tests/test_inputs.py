@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from conftest import coco_recipe, one_error, run_cli
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from visionr1.data.recipe import load_recipe
@@ -188,6 +188,7 @@ def _readers(tmp: Path):
                                "report"]),
        how=st.sampled_from(["truncate", "encoding", "splice", "replace", "swap"]),
        cut=st.floats(0, 1), junk=st.binary(max_size=64), swap=st.sampled_from(range(len(SWAPS))))
+@example(reader="train-config", how="swap", cut=0.37, junk=b"", swap=4)  # num_generations: null (found once)
 def test_readers_raise_only_one_line_errors(tmp_path, tiny_model_dir, reader, how, cut, junk, swap):
     """Whatever the damage (truncated, bytes that are not UTF-8, spliced junk, another file, a value of another
     type), a reader returns or raises VisionR1Error naming the file: never another exception."""

@@ -393,9 +393,9 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
     values.update(overrides)
     try:
         return _checked_config(kind, cls, by_name, values, output_dir)
-    except VisionR1Error as exc:  # a value the file gives: the message names the file too
-        named = [k for k in from_file if f"--{k.replace('_', '-')}" in str(exc) or k in str(exc)]
-        if path is not None and named and str(path) not in str(exc):
+    except VisionR1Error as exc:  # a value the file gives, or no option named at all: the message names the file
+        named = [k for k in values if f"--{k.replace('_', '-')}" in str(exc) or k in str(exc)]
+        if path is not None and str(path) not in str(exc) and (set(named) & from_file or (from_file and not named)):
             raise VisionR1Error(f"{path}: {exc}") from None
         raise
 
