@@ -57,8 +57,3 @@ def progress() -> Progress:
     when stderr is not a terminal)."""
     return _Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                      TimeRemainingColumn(), console=err)
-
-
-def printable(text: str) -> str:
-    """``text`` safe to print: lone surrogates (valid in JSON, not in UTF-8) shown as ``\\udXXX`` escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -177,6 +177,7 @@ def _clip(text: str, n: int = 300) -> str:
 
 def _print_explanation(case, terms, config) -> None:
     from visionr1.formats import get_adapter, split_think
+    from visionr1.inputs import printable
 
     d = terms.details
     out = console.out
@@ -205,14 +206,14 @@ def _print_explanation(case, terms, config) -> None:
     for col in ("#", "label", "bbox (original px)"):
         gt.add_column(col)
     for i, g in enumerate(case.gt):
-        gt.add_row(str(i), console.printable(g["label"]), str([round(v, 2) for v in g["bbox"]]))
+        gt.add_row(str(i), printable(g["label"]), str([round(v, 2) for v in g["bbox"]]))
     out.print(gt)
 
     preds = Table(title=f"predictions (M = {len(d['predictions'])})")
     for col in ("#", "label", "bbox (model space)", "bbox (original px)"):
         preds.add_column(col)
     for i, p in enumerate(d["predictions"]):
-        preds.add_row(str(i), console.printable(str(p["label"])), str(p["bbox_model"]), str(p.get("bbox", "")))
+        preds.add_row(str(i), printable(str(p["label"])), str(p["bbox_model"]), str(p.get("bbox", "")))
     out.print(preds)
 
     matches = Table(title="matches (Hungarian)")
