@@ -177,13 +177,13 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
     made = read_card(root)  # the --init checkpoint's card (copied with its files) or the random weights' card
     init = {"init": made["pretrain"]} if cfg.init else {}
     config = {**asdict(cfg), "init": "<init>" if cfg.init else None}  # no path of this machine in the card
+    world_meta = pt.world_info(world)
     info = {**made, "generator": "visionr1 synth pretrain", "version": __version__, "pretrain": {
         "command": f"visionr1 synth pretrain --world <world> --out <out> --size {cfg.size} --steps {cfg.steps} "
                    f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}"
                    + (" --init <init>" if cfg.init else "") + (" --partial-detection" if cfg.partial_detection else ""),
-        "world": pt.world_info(world), "config": config, "curriculum": [list(c) for c in pt.CURRICULUM],
-        **({"partial_detection": list(pt.PARTIAL_DETECTION[pt.world_info(world)["profile"]])}
-           if cfg.partial_detection else {}),
+        "world": world_meta, "config": config, "curriculum": [list(c) for c in pt.CURRICULUM],
+        **({"partial_detection": list(pt.PARTIAL_DETECTION[world_meta["profile"]])} if cfg.partial_detection else {}),
         "hardware": device, "wall_seconds": round(seconds), "heldout": metrics, **init}}
     write_bytes(root / CARD, card(info, f"Synthetic Qwen2.5-VL base ({cfg.size}, pretrained)",
                                   pt.card_body(info)).encode("utf-8"))

@@ -241,7 +241,7 @@ def check_init(init: Path, out: Path, world: dict, size: str) -> int:
     """The ``--init`` folder is a complete checkpoint of ``synth pretrain`` (card, config, every weight shard) on
     a world of this seed at ``size``; returns the first image of the stream after its run. Checked before
     anything in ``--out`` is touched."""
-    from visionr1.inputs import check_document, read_json, resolved
+    from visionr1.inputs import check_document, check_value, read_json, resolved
     from visionr1.models import check_weights
     from visionr1.synth.tiny_model import CARD, read_card
 
@@ -262,9 +262,7 @@ def check_init(init: Path, out: Path, world: dict, size: str) -> int:
                             f"'{info['size']}'; continue it on such a world with that --size")
     read_json(init / "config.json", dict, {"model_type": str})
     check_weights(init)
-    first = config.get("first_image", 0)
-    if isinstance(first, bool) or not isinstance(first, int):
-        raise VisionR1Error(f"{card} config: key 'first_image' must be an integer, got {first!r:.60}")
+    first = check_value(config.get("first_image", 0), int, f"{card} config: key 'first_image'")
     return first + config["steps"] * config["batch_size"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -131,7 +132,7 @@ class RichProgress(TrainerCallback):
         self.task = None
         self.every = every
         self.plain = False
-        self.times: list[float] = []
+        self.times: deque[float] = deque()
         self.printed = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -140,8 +141,9 @@ class RichProgress(TrainerCallback):
 
             from visionr1.cli.console import err, progress
 
-            self.times, self.printed = [time.monotonic()], state.global_step
             self.every = self.every or max(1, state.max_steps // 20)
+            # the pace of the last `every` steps (the first of a run includes warm-up)
+            self.times, self.printed = deque([time.monotonic()], maxlen=self.every + 1), state.global_step
             if not err.is_terminal:
                 self.plain = True
                 err.print(f"training: {state.max_steps} steps (from step {state.global_step}); a line every "
@@ -165,8 +167,7 @@ class RichProgress(TrainerCallback):
                 step - self.printed >= self.every or step == state.max_steps):
             from visionr1.cli.console import err
 
-            recent = self.times[-(self.every + 1):]  # the pace of the last steps (the first includes warm-up)
-            pace = (recent[-1] - recent[0]) / (len(recent) - 1) if len(recent) > 1 else None
+            pace = (self.times[-1] - self.times[0]) / (len(self.times) - 1) if len(self.times) > 1 else None
             err.print(progress_line(step, state.max_steps, logs, pace), highlight=False)
             self.printed = step
         if self.bar is not None and logs:

@@ -24,14 +24,14 @@ def data_fingerprint(data: Path) -> str:
     """The mix's identity: the fingerprint ``visionr1 data build`` recorded in its manifest, else the dataset's
     own (``state.json``), else a hash of its metadata files."""
     data = Path(data)
-    for manifest in (data / "manifest.json",):
-        if manifest.is_file():
-            try:
-                fp = json.loads(manifest.read_text()).get("fingerprint")
-            except (OSError, ValueError):
-                fp = None
-            if fp:
-                return str(fp)
+    manifest = data / "manifest.json"
+    if manifest.is_file():
+        try:
+            fp = json.loads(manifest.read_text()).get("fingerprint")
+        except (OSError, ValueError):
+            fp = None
+        if fp:
+            return str(fp)
     folder = data / "dataset" if (data / "dataset").is_dir() else data
     h = hashlib.sha256()
     for name in ("state.json", "dataset_info.json", "dataset_dict.json"):
