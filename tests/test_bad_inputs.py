@@ -41,7 +41,7 @@ def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
         (folder / ims[2]["file_name"]).write_text("not an image\n")  # text
         Image.new("RGB", (int(ims[3]["width"]), int(ims[3]["height"]))).save(outside)
         ims[3]["file_name"] = str(outside)  # absolute, outside the image folder
-        (folder / ims[4]["file_name"]).write_bytes(_png_header(10000, 10000))  # real size differs
+        (folder / ims[4]["file_name"]).write_bytes(_png_header(int(ims[4]["width"]) + 7, 50))  # real size differs
         ims[5]["width"], ims[5]["height"] = 20000, 20000  # annotated as what it is: a decompression bomb
         (folder / ims[5]["file_name"]).write_bytes(_png_header(20000, 20000))
 
@@ -57,6 +57,43 @@ def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
     assert "empty image file (skipped)" in capsys.readouterr().out
     bad = {str(folder / ims[i]["file_name"]) for i in (0, 1, 2, 4, 5)} | {str(outside)}
     assert not bad & {r["image"] for r in load_mix(out)}
+
+
+def test_one_image_check_for_paths_and_bytes(tmp_path):
+    """``inspect_image`` decides for data build, training (a path or the file's bytes) and evaluation alike: the
+    same reason and file size for a file and its bytes; a bomb whatever its annotation says; a file of another
+    size than annotated is not decoded; a cut file fails only when decoded in full."""
+    from io import BytesIO
+
+    from visionr1 import images
+
+    buf = BytesIO()
+    Image.effect_noise((40, 30), 60).convert("RGB").save(buf, "JPEG")  # noise: the data outweighs the header
+    good = buf.getvalue()
+    cases = {"good": (good, None, (40, 30)), "empty": (b"", images.EMPTY, None),
+             "text": (b"not an image\n", images.UNREADABLE, None),
+             "corrupt": (bytes(range(256)) * 8, images.UNREADABLE, None),
+             "cut": (good[: len(good) // 2], images.TRUNCATED, (40, 30)),
+             "bomb": (_png_header(10000, 10000), images.BOMB, (10000, 10000)),
+             "huge": (_png_header(30000, 30000), images.BOMB, None)}
+    for name, (data, reason, size) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert images.inspect_image(path) == images.inspect_image(data) == (reason, size), name
+    cut = cases["cut"][0]
+    assert images.inspect_image(cut, full=False) == (None, (40, 30))
+    assert images.inspect_image(cut, size=(41, 30)) == (images.OTHER_SIZE, (40, 30))
+    assert images.inspect_image(good, size=(40.0, 30.0)) == (None, (40, 30))
+    assert images.inspect_image(_png_header(10000, 10000), size=(640, 480)).reason == images.BOMB
+    assert images.inspect_image(tmp_path / "absent").reason == images.MISSING
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    assert images.inspect_image(str(inner / ".." / "good"), root=inner).reason == images.OUTSIDE
+    assert images.inspect_image(str(tmp_path / "good"), root=tmp_path).reason is None
+    odd = str(tmp_path / b"g\xff.jpg".decode("utf-8", "surrogateescape"))
+    shutil.copy(tmp_path / "good", odd)
+    assert images.inspect_image(odd) == (None, (40, 30))  # evaluation reads it
+    assert images.inspect_image(odd, text_name=True).reason == images.NOT_TEXT  # a mix cannot hold the name
 
 
 @pytest.mark.parametrize(("change", "message"), [
