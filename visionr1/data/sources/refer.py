@@ -12,6 +12,7 @@ from visionr1.data import layouts
 from visionr1.data.sources.base import Expressions, Issues, offsets_of, require_file
 from visionr1.data.sources.coco_format import read_coco_json
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import is_utf8
 from visionr1.io import load_pickle
 
 _REF_KEYS = ("ref_id", "ann_id", "image_id", "split", "sentences")
@@ -96,6 +97,9 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
             text = " ".join(str(sent.get("sent") or sent.get("raw") or "").split())
             if not text:
                 issues.add("empty sentence (skipped)")
+                continue
+            if not is_utf8(text):  # a lone surrogate: no prompt or table can hold it
+                issues.add("sentence not valid UTF-8 text (skipped)")
                 continue
             texts.append(text)
             image.append(img)
