@@ -112,11 +112,13 @@ def _ids(path: Path, what: str, values: list[int]) -> np.ndarray:
         raise VisionR1Error(f"{path}: {what} id {bad} does not fit in 64 bits") from None
 
 
-def _check_categories(path: Path, categories: list[_Category], issues: Issues) -> tuple[list[str], np.ndarray]:
+def _check_categories(path: Path, categories: list[_Category], issues: Issues,
+                      labels: bool = True) -> tuple[list[str], np.ndarray]:
     """Category names become prompt text: each must be non-empty and unique; ids must be unique. A comma in a
     name is counted, not refused (real category lists may hold one; only prompts listing several categories,
     comma-separated, become ambiguous). A name that is not valid UTF-8 text (a lone surrogate, ``"\\udcff"`` in
-    the JSON) is skipped with its boxes and counted, as evaluation does: no prompt or table can hold it.
+    the JSON) is skipped with its boxes and counted, as evaluation does: no prompt or table can hold it (unless
+    not ``labels``: a reader that uses only the boxes keeps them).
 
     Two names that differ only in spaces (the real boggleBoards export: ``o`` and ``o `` with a trailing space)
     are merged, with a counted note: a prompt shows them as the same text, so kept apart, a sample asking for
@@ -125,7 +127,7 @@ def _check_categories(path: Path, categories: list[_Category], issues: Issues) -
     names: dict[str, int] = {}
     ids, raw, out, index, unnamed = set(), set(), [], [], []
     for c in categories:
-        if not is_utf8(c.name):
+        if labels and not is_utf8(c.name):
             if c.id in ids:
                 raise VisionR1Error(f"{path}: duplicate category id {c.id}")
             ids.add(c.id)
@@ -158,8 +160,9 @@ def _check_categories(path: Path, categories: list[_Category], issues: Issues) -
 
 
 def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bool = True,
-                   issues: Issues | None = None) -> AnnotatedImages:
-    """Images and boxes of one COCO-format file; ``file_name`` entries are relative to ``image_dir``.
+                   issues: Issues | None = None, labels: bool = True) -> AnnotatedImages:
+    """Images and boxes of one COCO-format file; ``file_name`` entries are relative to ``image_dir``. ``labels``:
+    the category names become prompt text (see ``_check_categories``; the REFER readers use only the boxes).
 
     Skipped and counted: annotations of unknown images or categories, zero-area boxes, boxes entirely outside
     the image, images whose file is missing. Boxes reaching outside the image are clipped. Crowd regions
@@ -176,7 +179,7 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         issues.add(f"annotation file read item by item (first problem: {str(exc).split(' - ')[-1]})")
         doc = _Doc(loose.images, loose.categories, _loose_annotations(loose.annotations, issues))
 
-    categories, merged = _check_categories(path, doc.categories, issues)
+    categories, merged = _check_categories(path, doc.categories, issues, labels)
     cat_ids = _ids(path, "category", [c.id for c in doc.categories])
     image_ids = _ids(path, "image", [im.id for im in doc.images])
     widths = np.array([im.width for im in doc.images], dtype=np.float64)
