@@ -41,7 +41,7 @@ def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
         (folder / ims[2]["file_name"]).write_text("not an image\n")  # text
         Image.new("RGB", (int(ims[3]["width"]), int(ims[3]["height"]))).save(outside)
         ims[3]["file_name"] = str(outside)  # absolute, outside the image folder
-        (folder / ims[4]["file_name"]).write_bytes(_png_header(10000, 10000))  # real size differs
+        (folder / ims[4]["file_name"]).write_bytes(_png_header(int(ims[4]["width"]) + 7, 50))  # real size differs
         ims[5]["width"], ims[5]["height"] = 20000, 20000  # annotated as what it is: a decompression bomb
         (folder / ims[5]["file_name"]).write_bytes(_png_header(20000, 20000))
 
@@ -57,6 +57,43 @@ def test_unusable_images_are_counted_skips(coco_copy, tmp_path, capsys):
     assert "empty image file (skipped)" in capsys.readouterr().out
     bad = {str(folder / ims[i]["file_name"]) for i in (0, 1, 2, 4, 5)} | {str(outside)}
     assert not bad & {r["image"] for r in load_mix(out)}
+
+
+def test_one_image_check_for_paths_and_bytes(tmp_path):
+    """``inspect_image`` decides for data build, training (a path or the file's bytes) and evaluation alike: the
+    same reason and file size for a file and its bytes; a bomb whatever its annotation says; a file of another
+    size than annotated is not decoded; a cut file fails only when decoded in full."""
+    from io import BytesIO
+
+    from visionr1 import images
+
+    buf = BytesIO()
+    Image.effect_noise((40, 30), 60).convert("RGB").save(buf, "JPEG")  # noise: the data outweighs the header
+    good = buf.getvalue()
+    cases = {"good": (good, None, (40, 30)), "empty": (b"", images.EMPTY, None),
+             "text": (b"not an image\n", images.UNREADABLE, None),
+             "corrupt": (bytes(range(256)) * 8, images.UNREADABLE, None),
+             "cut": (good[: len(good) // 2], images.TRUNCATED, (40, 30)),
+             "bomb": (_png_header(10000, 10000), images.BOMB, (10000, 10000)),
+             "huge": (_png_header(30000, 30000), images.BOMB, None)}
+    for name, (data, reason, size) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert images.inspect_image(path) == images.inspect_image(data) == (reason, size), name
+    cut = cases["cut"][0]
+    assert images.inspect_image(cut, full=False) == (None, (40, 30))
+    assert images.inspect_image(cut, size=(41, 30)) == (images.OTHER_SIZE, (40, 30))
+    assert images.inspect_image(good, size=(40.0, 30.0)) == (None, (40, 30))
+    assert images.inspect_image(_png_header(10000, 10000), size=(640, 480)).reason == images.BOMB
+    assert images.inspect_image(tmp_path / "absent").reason == images.MISSING
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    assert images.inspect_image(str(inner / ".." / "good"), root=inner).reason == images.OUTSIDE
+    assert images.inspect_image(str(tmp_path / "good"), root=tmp_path).reason is None
+    odd = str(tmp_path / b"g\xff.jpg".decode("utf-8", "surrogateescape"))
+    shutil.copy(tmp_path / "good", odd)
+    assert images.inspect_image(odd) == (None, (40, 30))  # evaluation reads it
+    assert images.inspect_image(odd, text_name=True).reason == images.NOT_TEXT  # a mix cannot hold the name
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -79,6 +116,90 @@ def test_a_comma_in_a_category_name_is_counted(coco_copy, tmp_path):
     code, out = build_coco(coco_copy, tmp_path)
     assert code == 0
     assert coco_issues(out)["category name holding a comma (kept; a prompt listing it with others is ambiguous)"] == 1
+
+
+def test_a_category_named_not_in_utf8_is_a_counted_skip(coco_copy, tmp_path, capsys):
+    """A category name holding a lone surrogate (``"\\udcff"`` in the JSON: valid JSON, as Python writes a name
+    taken from a file name in bytes that are not UTF-8) stopped data build with one error line (msgspec refuses
+    the escape) where eval skips it: now data build skips it with its boxes, counted and shown, and builds the
+    rest of the mix."""
+    seen = {}
+
+    def rename(doc: dict) -> None:
+        cat = doc["categories"][0]
+        seen.update(name=cat["name"], id=cat["id"], boxes=sum(a["category_id"] == cat["id"]
+                                                                for a in doc["annotations"]))
+        cat["name"] = "squ\udcffare"
+
+    ann = edit_coco(coco_copy, rename)
+    assert b'"squ\\udcffare"' in ann.read_bytes()  # an escape in ASCII JSON
+    code, out = build_coco(coco_copy, tmp_path)
+    assert code == 0
+    issues = coco_issues(out)
+    assert issues[f"category whose name is not valid UTF-8 text: {seen['id']} 'squ\\xffare' (skipped with its "
+                  "boxes; rename it to use it)"] == 1
+    assert issues["box of a category whose name is not valid UTF-8 text (skipped)"] == seen["boxes"] > 0
+    assert "box of a category whose name is not valid UTF-8 text" in " ".join(capsys.readouterr().out.split())
+    rows = load_mix(out)
+    assert len(rows) == 4
+    names = {g["label"] for r in rows for g in r["gt"]} | {c for r in rows for c in r["categories"]}
+    assert names and seen["name"] not in names and all("\udcff" not in n for n in names)
+
+
+def test_every_category_named_not_in_utf8_is_one_line(coco_copy, tmp_path, capsys):
+    ann = edit_coco(coco_copy, lambda d: [c.update(name=f"c{c['id']}\udcff") for c in d["categories"]])
+    code, out = build_coco(coco_copy, tmp_path)
+    assert code == 2
+    one_error(capsys, ann, "no category has a name in valid UTF-8 text", "\\xff")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def _odinw_category(root: Path) -> str:
+    ann = next((root / "Aquarium").rglob("train/annotations_without_background.json"))
+    doc = json.loads(ann.read_text())
+    doc["categories"][1]["name"] = "squ\udcffare"
+    ann.write_text(json.dumps(doc))
+    return f"category whose name is not valid UTF-8 text: {doc['categories'][1]['id']} 'squ\\xffare' (skipped"
+
+
+def _vg_phrase(root: Path) -> str:
+    regions = root / "region_descriptions.json"
+    doc = json.loads(regions.read_text())
+    doc[0]["regions"][0]["phrase"] = "squ\udcffare"
+    regions.write_text(json.dumps(doc))
+    return "region whose phrase is not valid UTF-8 text (skipped)"
+
+
+def _grefcoco_sentence(root: Path) -> str:
+    grefs = next(root.glob("grefcoco/grefs*.json"))
+    doc = json.loads(grefs.read_text())
+    doc[0]["sentences"][0].update(sent="the squ\udcffare", raw="the squ\udcffare")
+    grefs.write_text(json.dumps(doc))
+    return "sentence not valid UTF-8 text (skipped)"
+
+
+@pytest.mark.parametrize(("source", "folder", "spec", "damage"), [
+    ("odinw", "odinw", {"task": "grounding", "split": "train", "sets": ["Aquarium"]}, _odinw_category),
+    ("vg", "vg", {"task": "rec", "min_targets": 1}, _vg_phrase),
+    ("refcoco", "refer", {"task": "rec", "datasets": ["grefcoco"], "splits": ["train"]}, _grefcoco_sentence),
+], ids=["odinw-category", "vg-phrase", "grefcoco-sentence"])
+def test_text_not_in_utf8_is_a_counted_skip_in_every_source(world_dir, tmp_path, capsys, source, folder, spec,
+                                                            damage):
+    """The siblings of the category name above: an ODinW category, a Visual Genome phrase (msgspec refused the
+    file: one error line) and a gRefCOCO sentence (read by Python's json: a crash writing the mix's table once
+    sampled) holding a lone surrogate are skipped and counted; the rest of the source is built."""
+    root = tmp_path / folder
+    shutil.copytree(world_dir / folder, root)
+    reason = damage(root)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "u", "sources": {source: {**spec, "count": 4}}}))
+    extra = ["--coco-root", world_dir / "coco"] if source == "refcoco" else []
+    out = tmp_path / "mix"
+    assert run_cli("data", "build", "--out", out, "--recipe", recipe, f"--{source}-root", root, *extra) == 0
+    issues = load_manifest(out)["sources"][source]["issues"]
+    assert sum(n for k, n in issues.items() if k.startswith(reason)) >= 1, issues
+    assert len(load_mix(out)) == 4
+    capsys.readouterr()
 
 
 def test_grefcoco_of_the_wrong_shape_is_one_line(world_dir, tmp_path, capsys):

@@ -462,6 +462,31 @@ def test_odinw_set_with_names_not_in_utf8(world_dir, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_rec_texts_not_in_utf8(world_dir, tmp_path, capsys):
+    """REC of a RefCOCO copy with one sentence and one category (of instances.json) named with a lone surrogate:
+    the sentence's query is left out and counted (no prompt can hold it; it crashed the tokenizer), the category
+    costs nothing (REC reads only the boxes): every other expression is asked and answered."""
+    import pickle
+    import shutil
+
+    refer = tmp_path / "refer"
+    shutil.copytree(world_dir / "refer" / "refcoco", refer / "refcoco")
+    refs_path = refer / "refcoco" / "refs(unc).p"
+    refs = pickle.loads(refs_path.read_bytes())
+    next(r for r in refs if r["split"] == "val")["sentences"][0]["sent"] = "the squ\udcffare"
+    refs_path.write_bytes(pickle.dumps(refs, protocol=2))
+    rename_category_not_utf8(refer / "refcoco" / "instances.json", 0)
+    queries = {}
+    for name, root in (("before", world_dir / "refer"), ("after", refer)):
+        assert run_cli("eval", "rec", "--data-root", root, "--coco-root", world_dir / "coco", "--sets",
+                       "refcoco:val", "--out", tmp_path / name, "--backend", "oracle") == 0
+        queries[name] = report(tmp_path / name)["sets"]["refcoco:val"]
+    after = queries["after"]
+    assert after["skipped"] == {"sentences that are not valid UTF-8 text": 1}
+    assert after["queries"] == queries["before"]["queries"] - 1 and after["Acc@0.5"] == 100.0
+    capsys.readouterr()
+
+
 def test_review_eval_of_names_not_in_utf8(fo, custom, tmp_path, capsys):
     """``review eval`` of a run whose folder, image file, category and answers hold names that are not UTF-8
     (FiftyOne's database takes UTF-8 only: a UnicodeEncodeError before, or the run refused): the image's query

@@ -444,9 +444,9 @@ def test_training_skips_a_sample_whose_image_went_bad_and_reports_it(coco_copy, 
     assert run_cli("train", "sft", "--model", tiny_model_dir, "--data", mix, "--out", out, "--max-steps", 1,
                    "--per-device-train-batch-size", 1, "--gradient-accumulation-steps", 1, "--save-strategy",
                    "no") == 0
-    assert "skipped 1 of the mix's samples: unreadable or truncated image" in capsys.readouterr().err
+    assert "skipped 1 of the mix's samples: truncated or damaged image data" in capsys.readouterr().err
     run = json.loads((out / "run_config.json").read_text())
-    assert run["skipped_samples"] == {"unreadable or truncated image (sample skipped)": 1}
+    assert run["skipped_samples"] == {"truncated or damaged image data (sample skipped)": 1}
 
 
 # --- class 8: silent cases ----------------------------------------------------------------------------------------

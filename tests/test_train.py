@@ -499,6 +499,30 @@ def test_a_run_into_a_used_folder_is_refused_and_force_starts_over(tiny_model_di
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(("content", "what"), [(b'{"kind": "sft"', "not valid JSON (line 1"),
+                                               (b"[]", "expected an object"), (b'{"kind": "\xff"}', "not UTF-8")])
+def test_a_damaged_run_record_is_one_line_and_changes_nothing(tmp_path, content, what):
+    """A run record cut off, of the wrong shape or not UTF-8: one line naming the file and the damage, for a new run
+    and a resume alike; the folder is left as it was."""
+    from visionr1.errors import VisionR1Error
+    from visionr1.io import tree_digest
+    from visionr1.train.record import RUN_RECORD, check_fresh, check_resume
+
+    out = tmp_path / "run"
+    (out / "checkpoint-1").mkdir(parents=True)
+    (out / RUN_RECORD).write_bytes(content)
+    before = tree_digest(out)
+    record = {"kind": "sft", "model": "m", "model_fingerprint": None, "data_fingerprint": "d", "config_hash": "c"}
+    for check in (lambda: check_fresh(out, record, force=False), lambda: check_fresh(out, record, force=True),
+                  lambda: check_resume(out, out / "checkpoint-1", record, 4)):
+        with pytest.raises(VisionR1Error) as exc:
+            check()
+        message = str(exc.value)
+        assert "\n" not in message and message.startswith(f"{out / RUN_RECORD}: ") and what in message
+        assert message.endswith("the run record is damaged; give a new --out")
+    assert tree_digest(out) == before
+
+
 def test_resume_continues_only_its_own_run_and_never_past_max_steps(tiny_model_dir, mix, tmp_path, capsys):
     """The "9/4" case: a resume continued a checkpoint-4 past --max-steps 2; a leftover checkpoint of another run
     was continued as if it were this run's."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from visionr1.data.layouts import COCO2014_TRAIN_DIR
-from visionr1.data.sources.refer import read_refer
+from visionr1.data.sources.refer import SENTENCE_NOT_TEXT, read_refer
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
 from visionr1.eval.sets import EvalSet, Query, missing_files_error
@@ -41,5 +41,7 @@ def rec_sets(refer_root: Path, coco_root: Path | None, names: Sequence[str], fam
         missing = sorted({Path(q.image) for q in queries if not Path(q.image).is_file()})
         if missing:
             raise missing_files_error(missing, f"images of {name} under {Path(coco_root) / COCO2014_TRAIN_DIR}")
-        out.append(EvalSet(name, "rec", queries))
+        unnamed = exprs.issues.get(SENTENCE_NOT_TEXT)  # no prompt can hold them
+        out.append(EvalSet(name, "rec", queries, skipped={"sentences that are not valid UTF-8 text": unnamed}
+                           if unnamed else {}))
     return out

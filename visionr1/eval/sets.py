@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,28 +257,19 @@ def _check_released_sizes(queries: list[Query], where: str) -> None:
 
 
 def check_images(queries: list[Query]) -> tuple[set[str], dict[str, tuple[int, int]]]:
-    """The images of ``queries`` that cannot be answered (PIL cannot identify them: empty, text, corrupt header;
-    or they exceed PIL's decompression-bomb limit), and {image: (width, height)} of those whose file is another
-    size than the annotated one. Every image is decoded in full (``visionr1.images.FULL_DECODE``: about 2 ms a
-    640 x 480 JPEG), so a file truncated past a valid header is a counted skip too, not an error halfway
+    """The images of ``queries`` that cannot be answered (``visionr1.images.inspect_image``: empty, not an image,
+    corrupt, over PIL's decompression-bomb limit), and {image: (width, height)} of those whose file is another
+    size than the annotated one. Every other image is decoded in full (``visionr1.images.FULL_DECODE``: about
+    2 ms a 640 x 480 JPEG), so a file truncated past a valid header is a counted skip too, not an error halfway
     through the answers."""
-    from PIL import Image, UnidentifiedImageError
-
-    from visionr1.images import FULL_DECODE, MAX_PIXELS
+    from visionr1.images import OTHER_SIZE, inspect_image
 
     bad: set[str] = set()
     other: dict[str, tuple[int, int]] = {}
-    sizes = {q.image: (q.width, q.height) for q in queries}
-    for path, size in sizes.items():
-        try:
-            with warnings.catch_warnings(), Image.open(path) as im:
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused by size here
-                if im.width * im.height > MAX_PIXELS:
-                    bad.add(path)
-                elif im.size != size:
-                    other[path] = im.size
-                elif FULL_DECODE:
-                    im.load()
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+    for path, size in {q.image: (q.width, q.height) for q in queries}.items():
+        found = inspect_image(path, size=size)
+        if found.reason == OTHER_SIZE:
+            other[path] = found.size
+        elif found.reason is not None:
             bad.add(path)
     return bad, other

@@ -59,14 +59,14 @@ def readable_samples(ds) -> tuple[Any, dict[str, int]]:
     2 ms per 640 x 480 JPEG (2 minutes for the paper's 49K samples) once at the start."""
     from datasets import Image
 
-    from visionr1.images import decode_problem
+    from visionr1.images import inspect_image
 
     raw = ds.cast_column("image", Image(decode=False)) if isinstance(ds.features["image"], Image) else ds
     keep, skipped, i = [], Counter(), 0
     for batch in raw.select_columns(["image"]).iter(batch_size=256):
         for image in batch["image"]:
             source = image if isinstance(image, str) else (image.get("bytes") or image.get("path") or b"")
-            reason = decode_problem(source)
+            reason = inspect_image(source, full=True).reason
             if reason is None:
                 keep.append(i)
             else:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import read_json
 
 RUN_RECORD = "run.json"
 # options a resumed run may change without becoming another run: how long it runs, how it saves and logs, the
@@ -57,17 +58,14 @@ def run_record(kind: str, model: str, data: Path, options: dict[str, Any]) -> di
 
 
 def read_record(folder: Path) -> dict | None:
-    """The run record in ``folder`` (None: there is none; an unreadable one is an error naming it)."""
+    """The run record in ``folder`` (None: there is none; a damaged one is one line naming it and the damage)."""
     path = Path(folder) / RUN_RECORD
     if not path.is_file():
         return None
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise VisionR1Error(f"{path}: unreadable run record ({exc}); give a new --out") from None
-    if not isinstance(doc, dict):
-        raise VisionR1Error(f"{path}: a run record is a JSON object; give a new --out")
-    return doc
+        return read_json(path, dict)
+    except VisionR1Error as exc:  # names the file and what is wrong (not JSON, not UTF-8, not an object, ...)
+        raise VisionR1Error(f"{exc}: the run record is damaged; give a new --out") from None
 
 
 def differences(before: dict, now: dict) -> list[str]:

@@ -7,6 +7,7 @@ item, so that one odd annotation costs a counted skip instead of the whole build
 
 from __future__ import annotations
 
+import json
 import re
 from operator import attrgetter
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from visionr1.data.sources.base import AnnotatedImages, Issues, clean_boxes, offsets_of
 from visionr1.errors import VisionR1Error
 from visionr1.images import usable_images
+from visionr1.inputs import is_utf8, printable
 
 
 class _Image(msgspec.Struct, gc=False):
@@ -70,14 +72,31 @@ def _loose_annotations(anns: list[dict], issues: Issues) -> list[_Ann]:
     return out
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _with_lone_surrogates(data: bytes) -> Any:
+    """``data`` decoded by Python's ``json``, which takes a lone surrogate escape (``"\\udcff"``: valid JSON, as
+    Python writes a name taken from a file name in bytes that are not UTF-8) that msgspec refuses; ``None``
+    where it fails too. Slower and larger in memory than msgspec: only for a file msgspec refuses so."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
 def decode_json(path: Path, type_: Any) -> Any:
-    """Decode ``path`` as ``type_``; malformed JSON is a one-line error naming the file and line."""
+    """Decode ``path`` as ``type_``; malformed JSON is a one-line error naming the file and line. Strings holding
+    a lone surrogate are decoded as Python does (the readers skip and count what holds them: ``is_utf8``)."""
     data = path.read_bytes()
     try:
         return msgspec.json.decode(data, type=type_)
     except msgspec.ValidationError:
         raise
     except msgspec.DecodeError as exc:
+        if "surrogate" in str(exc) and (doc := _with_lone_surrogates(data)) is not None:
+            return msgspec.convert(doc, type=type_)
         m = re.search(r"\(byte (\d+)\)", str(exc))
         line = data.count(b"\n", 0, int(m.group(1))) + 1 if m else None
         where = f"{path}:{line}" if line else str(path)
@@ -93,18 +112,28 @@ def _ids(path: Path, what: str, values: list[int]) -> np.ndarray:
         raise VisionR1Error(f"{path}: {what} id {bad} does not fit in 64 bits") from None
 
 
-def _check_categories(path: Path, categories: list[_Category], issues: Issues) -> tuple[list[str], np.ndarray]:
+def _check_categories(path: Path, categories: list[_Category], issues: Issues,
+                      labels: bool = True) -> tuple[list[str], np.ndarray]:
     """Category names become prompt text: each must be non-empty and unique; ids must be unique. A comma in a
     name is counted, not refused (real category lists may hold one; only prompts listing several categories,
-    comma-separated, become ambiguous).
+    comma-separated, become ambiguous). A name that is not valid UTF-8 text (a lone surrogate, ``"\\udcff"`` in
+    the JSON) is skipped with its boxes and counted, as evaluation does: no prompt or table can hold it (unless
+    not ``labels``: a reader that uses only the boxes keeps them).
 
     Two names that differ only in spaces (the real boggleBoards export: ``o`` and ``o `` with a trailing space)
     are merged, with a counted note: a prompt shows them as the same text, so kept apart, a sample asking for
     one would count the other's objects, the same letter, as absent. Returns the category names (merged ones
-    dropped) and, per category of ``categories``, the index of its name in them."""
+    dropped) and, per category of ``categories``, the index of its name in them (-1: skipped)."""
     names: dict[str, int] = {}
-    ids, raw, out, index = set(), set(), [], []
+    ids, raw, out, index, unnamed = set(), set(), [], [], []
     for c in categories:
+        if labels and not is_utf8(c.name):
+            if c.id in ids:
+                raise VisionR1Error(f"{path}: duplicate category id {c.id}")
+            ids.add(c.id)
+            unnamed.append(f"{c.id} '{printable(c.name)}'")
+            index.append(-1)
+            continue
         name = " ".join(c.name.split())
         if not name:
             raise VisionR1Error(f"{path}: category id {c.id} has an empty name")
@@ -122,12 +151,18 @@ def _check_categories(path: Path, categories: list[_Category], issues: Issues) -
             names[name] = len(out)
             out.append(c.name)
         index.append(names[name])
+    if unnamed:
+        if not out:
+            raise VisionR1Error(f"{path}: no category has a name in valid UTF-8 text ({', '.join(unnamed)})")
+        issues.add(f"category whose name is not valid UTF-8 text: {', '.join(unnamed)} (skipped with its boxes; "
+                   "rename it to use it)", len(unnamed))
     return out, np.array(index, dtype=np.int64)
 
 
 def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bool = True,
-                   issues: Issues | None = None) -> AnnotatedImages:
-    """Images and boxes of one COCO-format file; ``file_name`` entries are relative to ``image_dir``.
+                   issues: Issues | None = None, labels: bool = True) -> AnnotatedImages:
+    """Images and boxes of one COCO-format file; ``file_name`` entries are relative to ``image_dir``. ``labels``:
+    the category names become prompt text (see ``_check_categories``; the REFER readers use only the boxes).
 
     Skipped and counted: annotations of unknown images or categories, zero-area boxes, boxes entirely outside
     the image, images whose file is missing. Boxes reaching outside the image are clipped. Crowd regions
@@ -144,7 +179,7 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
         issues.add(f"annotation file read item by item (first problem: {str(exc).split(' - ')[-1]})")
         doc = _Doc(loose.images, loose.categories, _loose_annotations(loose.annotations, issues))
 
-    categories, merged = _check_categories(path, doc.categories, issues)
+    categories, merged = _check_categories(path, doc.categories, issues, labels)
     cat_ids = _ids(path, "category", [c.id for c in doc.categories])
     image_ids = _ids(path, "image", [im.id for im in doc.images])
     widths = np.array([im.width for im in doc.images], dtype=np.float64)
@@ -175,7 +210,10 @@ def read_coco_json(path: Path, image_dir: Path, source: str, *, check_images: bo
     cat = corder[np.minimum(cpos, len(corder) - 1)] if len(corder) else np.zeros(len(a_cat), dtype=np.int64)
     known_cat = (cpos < len(corder)) & (cat_ids[cat] == a_cat) if len(corder) else np.zeros(len(a_cat), bool)
     issues.add("annotation with an unknown category id (skipped)", int((known_img & ~known_cat).sum()))
-    keep = known_img & known_cat & good_size[img]
+    unnamed = known_img & known_cat
+    unnamed[unnamed] = merged[cat[unnamed]] < 0
+    issues.add("box of a category whose name is not valid UTF-8 text (skipped)", int(unnamed.sum()))
+    keep = known_img & known_cat & ~unnamed & good_size[img]
 
     crowd_images = np.zeros(len(image_ids), dtype=bool)
     crowd_images[img[keep & crowd]] = True

@@ -12,9 +12,11 @@ from visionr1.data import layouts
 from visionr1.data.sources.base import Expressions, Issues, offsets_of, require_file
 from visionr1.data.sources.coco_format import read_coco_json
 from visionr1.errors import VisionR1Error
+from visionr1.inputs import is_utf8
 from visionr1.io import load_pickle
 
 _REF_KEYS = ("ref_id", "ann_id", "image_id", "split", "sentences")
+SENTENCE_NOT_TEXT = "sentence not valid UTF-8 text (skipped)"  # a lone surrogate, "\udcff" in a JSON refs file
 
 
 def _load_refs(path: Path) -> list[dict]:
@@ -62,7 +64,7 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
         raise VisionR1Error(f"{dataset} images not found: {images} is not a folder ({dataset} refers to COCO "
                             f"train2014 images, COCO_train2014_<id>.jpg; a COCO 2017 download does not have them)")
     issues = Issues()
-    inst = read_coco_json(inst_path, images, dataset, check_images=check_images, issues=issues)
+    inst = read_coco_json(inst_path, images, dataset, check_images=check_images, issues=issues, labels=False)
     row_of_ann = {int(a): i for i, a in enumerate(inst.ann_ids.tolist())}
     crowd = set(inst.crowd_ann_ids.tolist())
     image_of_id = {int(i): k for k, i in enumerate(inst.image_ids.tolist())}
@@ -96,6 +98,9 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
             text = " ".join(str(sent.get("sent") or sent.get("raw") or "").split())
             if not text:
                 issues.add("empty sentence (skipped)")
+                continue
+            if not is_utf8(text):  # a lone surrogate: no prompt or table can hold it
+                issues.add(SENTENCE_NOT_TEXT)
                 continue
             texts.append(text)
             image.append(img)

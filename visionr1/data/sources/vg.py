@@ -17,6 +17,7 @@ from visionr1.data.sources.base import Expressions, Issues, clean_boxes, offsets
 from visionr1.data.sources.coco_format import decode_json
 from visionr1.errors import VisionR1Error
 from visionr1.images import usable_images
+from visionr1.inputs import is_utf8
 
 DUPLICATE_IOU = 0.7
 
@@ -64,7 +65,8 @@ def _dedupe(boxes: np.ndarray) -> np.ndarray:
 
 
 def read_vg(root: Path, *, min_targets: int = 1, check_images: bool = True) -> Expressions:
-    """Phrase groups with at least ``min_targets`` distinct boxes, one expression each."""
+    """Phrase groups with at least ``min_targets`` distinct boxes, one expression each. A phrase that is not valid
+    UTF-8 text (a lone surrogate, ``"\\udcff"`` in the JSON) is skipped with its regions and counted."""
     root = Path(root)
     layout = (f"<vg-root>/{layouts.VG_REGIONS}, <vg-root>/{layouts.VG_IMAGE_DATA} and images in "
               f"<vg-root>/{layouts.VG_IMAGE_DIRS[0]}/ or {layouts.VG_IMAGE_DIRS[1]}/")
@@ -99,6 +101,9 @@ def read_vg(root: Path, *, min_targets: int = 1, check_images: bool = True) -> E
         img = len(paths)
         used = False
         for phrase, regs in groups.items():
+            if not is_utf8(phrase):  # a lone surrogate: no prompt or table can hold it
+                issues.add("region whose phrase is not valid UTF-8 text (skipped)", len(regs))
+                continue
             xywh = np.array([(r.x, r.y, r.width, r.height) for r in regs], dtype=np.float64)
             xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
             n = len(xyxy)
