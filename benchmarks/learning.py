@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from visionr1.cli import main
-from visionr1.cli.demo import ODINW_SETS, PROFILE, RECIPE, SCALES, reward_trend
+from visionr1.cli.demo import ODINW_SETS, PROFILE, RECIPE, SCALES, heldout_curve, reward_trend
 from visionr1.data.layouts import ODINW_13
 from visionr1.io import sha256_file, tree_digest
 from visionr1.resources import resource_dir
@@ -128,9 +128,7 @@ def main_(args: argparse.Namespace) -> dict:
                 times[f"seed{seed}/{name}"] = run([*argv, "--out", ckpt, "--force", "--seed", seed])
             results.setdefault(name, {})[str(seed)] = evaluate(ckpt, world, d / "eval" / ckpt.name, args.eval_limit)
             logs = read_metrics(ckpt / "metrics.jsonl")
-            results[name][str(seed)]["heldout_during_training"] = [
-                {"step": r["step"], "mAP": r["heldout/mAP"], "AR100": r["heldout/AR100"]} for r in logs
-                if "heldout/mAP" in r]
+            results[name][str(seed)]["heldout_during_training"] = heldout_curve(ckpt / "metrics.jsonl")
             if "grpo" in name:
                 results[name][str(seed)]["train_reward"] = reward_trend([r["reward"] for r in logs if "reward" in r])
     summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

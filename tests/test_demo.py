@@ -55,6 +55,8 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     # held-out mAP during training: before the first step, every 2 steps and at the end, for SFT and GRPO
     for name in ("sft", "grpo"):
         assert [r["step"] for r in summary["heldout_during_training"][name]] == [0, 2, 3]
+        assert all(0 <= r["reward"] <= 3 for r in summary["heldout_during_training"][name])
+    assert "Held-out mAP / AR100 / mean reward during GRPO (3 greedy evaluations" in (out / "report.md").read_text()
     assert summary["seeds"] == 1 and set(summary["grpo_above_base"]) == set(BENCHMARKS)
     report = (out / "report.md").read_text()
     assert "GRPO vs the base in this run:" in report and "not comparable with the paper's" in report

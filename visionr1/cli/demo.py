@@ -107,6 +107,15 @@ def reward_trend(rewards: list[float]) -> dict:
             "rising_se": last - first > 2 * se, "steps": len(rewards)}
 
 
+def heldout_curve(metrics: Path) -> list[dict]:
+    """The held-out evaluations during a training run (``train --heldout-every``), from its metrics.jsonl: step,
+    mAP, AR100 and mean greedy reward."""
+    from visionr1.train.callbacks import read_metrics
+
+    return [{"step": r["step"], "mAP": r["heldout/mAP"], "AR100": r["heldout/AR100"], "reward": r["heldout/reward"]}
+            for r in read_metrics(metrics) if "heldout/mAP" in r]
+
+
 def summarize(out: Path, seconds: dict[str, float]) -> dict:
     """report.json of the demo: headline metrics per model and benchmark, whether GRPO ends above the base, the
     GRPO training reward's trend and held-out curve, stage times."""
@@ -128,8 +137,7 @@ def summarize(out: Path, seconds: dict[str, float]) -> dict:
                           "distinct_answers": sum(s["distinct_answers"] for s in sets)}
         results[bench] = rows
     logs = read_metrics(out / "grpo" / METRICS)
-    heldout = {name: [{"step": r["step"], "mAP": r["heldout/mAP"], "AR100": r["heldout/AR100"]}
-                      for r in read_metrics(out / name / METRICS) if "heldout/mAP" in r] for name in ("sft", "grpo")}
+    heldout = {name: heldout_curve(out / name / METRICS) for name in ("sft", "grpo")}
     return {"results": results,
             "grpo_above_base": {b: {k: rows["grpo"][k] > rows["base"][k] for k in ("mAP", "AR100")}
                                 for b, rows in results.items()},
@@ -226,9 +234,9 @@ def markdown(summary: dict) -> str:
               trend_line(summary) + f" Curves, with the held-out mAP during training: `{summary['curves']}`.", ""]
     for name, rows in summary["heldout_during_training"].items():
         if rows:
-            lines.append(f"Held-out mAP / AR100 during {name.upper()} ({len(rows)} greedy evaluations of the first "
-                         "val images): " + ", ".join(f"step {r['step']} {r['mAP']:.1f} / {r['AR100']:.1f}"
-                                                     for r in rows) + ".")
+            lines.append(f"Held-out mAP / AR100 / mean reward during {name.upper()} ({len(rows)} greedy evaluations of "
+                         "the first val images): " + ", ".join(f"step {r['step']} {r['mAP']:.1f} / {r['AR100']:.1f} / "
+                                                              f"{r['reward']:.2f}" for r in rows) + ".")
     lines += [""] + [f"Warning: {w}." for w in summary["warnings"]] + ([""] if summary["warnings"] else [])
     lines += ["Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())]
     return "\n".join(lines) + "\n"
