@@ -1,0 +1,41 @@
+"""The one-command GPU scripts run end to end at toy sizes on the CPU (the same code path; a GPU only changes the
+device), so that a session lent a GPU finds them working."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from visionr1.synth.tiny_model import read_card
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "VISIONR1_THREADS": "1", **env}
+    return subprocess.run(["bash", str(ROOT / "scripts" / name), *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_gpu_dense_base_sizes_its_run_and_checks_the_targets(tmp_path):
+    """A probe run measures seconds per step; the base's --steps is the budget over it; the targets are read back
+    from the base's card, which records the dense world and --partial-detection."""
+    out = tmp_path / "dense"
+    done = _script("gpu_dense_base.sh", str(tmp_path / "no-wheels"), str(out), BUDGET_S="3", PROBE_STEPS="2",
+                   EVAL_LIMIT="2", BATCH="2", IMAGES="40")
+    assert done.returncode == 0, done.stderr[-3000:]
+    probe = [json.loads(x) for x in (out / "probe" / "pretrain.jsonl").read_text().splitlines()]
+    steps = max(1, int(3 / probe[-1]["seconds_per_step"]))
+    info = read_card(out / "base")["pretrain"]
+    assert info["world"]["profile"] == "dense" and info["config"]["partial_detection"] is True
+    assert info["config"]["steps"] == steps and info["config"]["batch_size"] == 2
+    assert info["init"]["world"]["profile"] == "simple"  # continued from the shipped base
+    result = json.loads((out / "dense-base.json").read_text())
+    assert set(result["targets"]) == {"detection mAP 8-25", "detection AR100 <= 45",
+                                      "detection greedy reward <= 2.4", "grounding AP50 >= 40"}
+    assert result["heldout"] == info["heldout"]["all"]
+    for name, met in result["targets"].items():
+        assert f"{'met' if met else 'NOT met'}: {name}" in done.stdout
