@@ -1,11 +1,8 @@
 """The files of the hub's Qwen3-VL and Qwen3.5 checkpoints, with only sizes, token ids and weights changed.
 
-Sources (docs/synth.md cites them file by file): the hub repos ``Qwen/Qwen3-VL-8B-Instruct``,
-``Qwen/Qwen3-VL-8B-Thinking``, ``Qwen/Qwen3-VL-30B-A3B-Instruct``, ``Qwen/Qwen3.5-9B`` and their
-config.json / preprocessor_config.json / video_preprocessor_config.json / chat_template.json /
-generation_config.json / tokenizer_config.json, and transformers 5.25's ``configuration_qwen3_vl.py``,
-``configuration_qwen3_vl_moe.py``, ``configuration_qwen3_5.py``, ``configuration_qwen3_5_moe.py`` for the keys
-each model type reads.
+Mirrors the hub repos ``Qwen/Qwen3-VL-8B-Instruct``, ``Qwen/Qwen3-VL-8B-Thinking``,
+``Qwen/Qwen3-VL-30B-A3B-Instruct``, ``Qwen/Qwen3.5-9B`` and ``Qwen/Qwen3.5-35B-A3B``; docs/models.md ("Where each
+value of the Qwen3 stand-ins comes from") lists the public source of each value, and which are not verified.
 """
 
 from __future__ import annotations
