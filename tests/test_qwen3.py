@@ -79,8 +79,10 @@ def test_loads_like_the_hub_checkpoint(checkpoints, family):
     assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text  # think tokens survive decoding
     prompt = processor.apply_chat_template([{"role": "user", "content": [
         {"type": "image"}, {"type": "text", "text": "Locate every circle."}]}], add_generation_prompt=True)
+    # no default system message; Qwen3.5 closes an empty think block unless asked to think (Qwen3.5-0.8B's default)
+    think = "<think>\n\n</think>\n\n" if family.startswith("qwen3.5") else ""
     assert prompt == ("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Locate every circle.<|im_end|>\n"
-                      "<|im_start|>assistant\n")  # no default system message
+                      "<|im_start|>assistant\n" + think)
     inputs = processor(text=[prompt], images=[Image.new("RGB", (101, 67))], return_tensors="pt")
     _, h, w = inputs["image_grid_thw"][0].tolist()
     assert (h * 16, w * 16) == get_adapter("qwen3-vl").geometry(101, 67, min_pixels=65536,
@@ -90,6 +92,61 @@ def test_loads_like_the_hub_checkpoint(checkpoints, family):
         out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
     assert 1 <= out.shape[1] - inputs["input_ids"].shape[1] <= 6
     assert read_card(path)["family"] == family
+
+
+def test_hub_values_come_from_their_sources(checkpoints):
+    """Values checked against transformers 5.25's own defaults for the real checkpoints (docs/models.md, "Where
+    each value comes from"): the M-RoPE split, the vision token ids' order, Qwen3.5's tokenizer, its empty
+    DeepStack list and its think switch."""
+    from transformers import Qwen3_5Config, Qwen3VLConfig
+    from transformers.models.qwen3_5.configuration_qwen3_5 import Qwen3_5TextConfig
+    from transformers.models.qwen3_5.modeling_qwen3_5 import Qwen3_5TextRotaryEmbedding
+    from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLTextConfig
+    from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLTextRotaryEmbedding
+
+    from visionr1.synth.qwen3_files import chat_template, mrope_section
+
+    # the split rule at the real head sizes gives the real split: [24, 20, 20] (Qwen3-VL, head_dim 128) and
+    # [11, 11, 10] (Qwen3.5, 25% of head_dim 256)
+    assert mrope_section("qwen3-vl", 128) == Qwen3VLTextRotaryEmbedding(Qwen3VLTextConfig()).mrope_section
+    assert mrope_section("qwen3.5", 64) == Qwen3_5TextRotaryEmbedding(Qwen3_5TextConfig()).mrope_section
+    for family, real in (("qwen3-vl", Qwen3VLConfig()), ("qwen3-vl-moe", Qwen3VLConfig()),
+                         ("qwen3.5", Qwen3_5Config()), ("qwen3.5-moe", Qwen3_5Config())):
+        config = json.loads((checkpoints[family] / "config.json").read_text())
+        text = config["text_config"]
+        rope = text.get("rope_parameters") or text["rope_scaling"]
+        rotary = int(text["head_dim"] * rope.get("partial_rotary_factor", 1.0))
+        assert sum(rope["mrope_section"]) == rotary // 2 and min(rope["mrope_section"]) > 0, (family, rope)
+        # the vision tokens in the real vocabulary's order (image = vision_start + 3, video + 4, end + 1)
+        start = config["vision_start_token_id"]
+        assert [config[k] - start for k in ("vision_end_token_id", "image_token_id", "video_token_id")] == [
+            real.vision_end_token_id - real.vision_start_token_id, real.image_token_id - real.vision_start_token_id,
+            real.video_token_id - real.vision_start_token_id]
+        if family.startswith("qwen3.5"):
+            assert config["vision_config"]["deepstack_visual_indexes"] == []
+    # Qwen3.5: transformers' test of Qwen/Qwen3.5-9B: Qwen3_5Tokenizer (the hub names Qwen2Tokenizer, which
+    # transformers overrides), eos <|im_end|>, pad <|endoftext|>, no bos or unk; the text config's eos is
+    # <|endoftext|>; the old vision model_type "qwen3_5" is mapped to qwen3_5_vision
+    path = checkpoints["qwen3.5"]
+    processor = AutoProcessor.from_pretrained(path)
+    tok = processor.tokenizer
+    assert type(tok).__name__ == "Qwen3_5Tokenizer"
+    assert (tok.eos_token, tok.pad_token, tok.bos_token, tok.unk_token) == ("<|im_end|>", "<|endoftext|>", None, None)
+    assert json.loads((path / "tokenizer_config.json").read_text())["tokenizer_class"] == "Qwen2Tokenizer"
+    config = AutoModelForImageTextToText.from_pretrained(path).config
+    assert config.text_config.eos_token_id == tok.convert_tokens_to_ids("<|endoftext|>")
+    assert config.vision_config.model_type == "qwen3_5_vision"
+    # the think switch: Instruct-style default closes an empty block unless enable_thinking; --thinking opens one
+    # unless enable_thinking is false
+    chat = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+    def prompt(thinking: bool, **kwargs) -> str:
+        return processor.apply_chat_template(chat, chat_template=chat_template(thinking, "qwen3.5"),
+                                             add_generation_prompt=True, **kwargs)
+    assert prompt(False).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert prompt(False, enable_thinking=True).endswith("<|im_start|>assistant\n<think>\n")
+    assert prompt(True).endswith("<|im_start|>assistant\n<think>\n")
+    assert prompt(True, enable_thinking=False).endswith("<think>\n\n</think>\n\n")
 
 
 def test_thinking_variant(checkpoints):

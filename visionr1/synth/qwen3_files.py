@@ -1,11 +1,8 @@
 """The files of the hub's Qwen3-VL and Qwen3.5 checkpoints, with only sizes, token ids and weights changed.
 
-Sources (docs/synth.md cites them file by file): the hub repos ``Qwen/Qwen3-VL-8B-Instruct``,
-``Qwen/Qwen3-VL-8B-Thinking``, ``Qwen/Qwen3-VL-30B-A3B-Instruct``, ``Qwen/Qwen3.5-9B`` and their
-config.json / preprocessor_config.json / video_preprocessor_config.json / chat_template.json /
-generation_config.json / tokenizer_config.json, and transformers 5.25's ``configuration_qwen3_vl.py``,
-``configuration_qwen3_vl_moe.py``, ``configuration_qwen3_5.py``, ``configuration_qwen3_5_moe.py`` for the keys
-each model type reads.
+Mirrors the hub repos ``Qwen/Qwen3-VL-8B-Instruct``, ``Qwen/Qwen3-VL-8B-Thinking``,
+``Qwen/Qwen3-VL-30B-A3B-Instruct``, ``Qwen/Qwen3.5-9B`` and ``Qwen/Qwen3.5-35B-A3B``; docs/models.md ("Where each
+value of the Qwen3 stand-ins comes from") lists the public source of each value, and which are not verified.
 """
 
 from __future__ import annotations
@@ -25,28 +22,62 @@ _CONTENT = (
 )
 
 
-def chat_template(thinking: bool) -> str:
-    """The Qwen3-VL chat template (Instruct, or Thinking with ``thinking``)."""
-    opening = "<|im_start|>assistant\\n<think>\\n" if thinking else "<|im_start|>assistant\\n"
+# The generation prompt. Qwen3-VL Instruct: the assistant turn only; Qwen3-VL Thinking: "<think>\n" after it.
+# Qwen3.5 always writes a think section, switched by the ``enable_thinking`` template variable: the default of
+# the stand-in (Qwen/Qwen3.5-0.8B's card: "operates in non-thinking mode by default") closes an empty block unless
+# enable_thinking is true; with ``--thinking`` (Qwen3.5-35B-A3B / Qwen3.6, thinking unless enable_thinking is
+# false) it opens one.
+_QWEN35_TAIL = {
+    False: "{%- if enable_thinking is defined and enable_thinking is true %}{{- '<think>\\n' }}"
+           "{%- else %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}",
+    True: "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}"
+          "{%- else %}{{- '<think>\\n' }}{%- endif %}",
+}
+
+
+def chat_template(thinking: bool, family: str = "qwen3-vl") -> str:
+    """The chat template of ``family`` (Instruct, or Thinking with ``thinking``)."""
+    if family.startswith("qwen3.5"):
+        tail = "{{- '<|im_start|>assistant\\n' }}" + _QWEN35_TAIL[thinking]
+    else:
+        tail = "{{- '" + ("<|im_start|>assistant\\n<think>\\n" if thinking else "<|im_start|>assistant\\n") + "' }}"
     return (
         "{%- set image_count = namespace(value=0) %}{%- set video_count = namespace(value=0) %}"
         "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' }}" + _CONTENT
         + "{{- '<|im_end|>\\n' }}{%- endfor %}"
-        "{%- if add_generation_prompt %}{{- '" + opening + "' }}{%- endif %}"
+        "{%- if add_generation_prompt %}" + tail + "{%- endif %}"
     )
 
 
+def mrope_section(family: str, rotary_dim: int) -> list[int]:
+    """The [t, h, w] split of the rotary frequencies (``rotary_dim`` / 2 of them, interleaved T H W T H W ...).
+    Qwen3-VL gives h and w 20/64 each and t the rest: [24, 20, 20] at head_dim 128, transformers' default in
+    ``modeling_qwen3_vl.py``. Qwen3.5 interleaves all three to the end: [11, 11, 10] for its 64 rotary dims
+    (head_dim 256, partial_rotary_factor 0.25), the default in ``modeling_qwen3_5.py``."""
+    half = rotary_dim // 2
+    if family.startswith("qwen3.5"):
+        t = -(-half // 3)
+        return [t, t, half - 2 * t]
+    hw = half * 20 // 64
+    return [half - 2 * hw, hw, hw]
+
+
+# Qwen3.5's attention head: 4x the stand-in's hidden / heads, so that the rotary quarter of it (16 dims, 8
+# frequencies) still holds all three M-RoPE sections (the real head_dim is 256, 64 rotary dims)
+QWEN35_HEAD_DIM_FACTOR = 4
+
+
 def _text_config(family: str, dims, vocab_size: int, ids) -> dict:
-    head_dim = dims.hidden // dims.heads
-    half = head_dim // 2
-    hw = 3 * half // 8
+    qwen35 = family.startswith("qwen3.5")
+    head_dim = dims.hidden // dims.heads * (QWEN35_HEAD_DIM_FACTOR if qwen35 else 1)
     text = {
         "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": ids("<|endoftext|>"),
         "eos_token_id": ids("<|im_end|>"), "head_dim": head_dim, "hidden_act": "silu", "hidden_size": dims.hidden,
         "initializer_range": 0.02, "intermediate_size": dims.intermediate, "max_position_embeddings": 262144,
         "num_attention_heads": dims.heads, "num_hidden_layers": dims.layers, "num_key_value_heads": dims.kv_heads,
         "rms_norm_eps": 1e-06, "dtype": "bfloat16", "use_cache": True, "vocab_size": vocab_size,
-        "rope_scaling": {"mrope_interleaved": True, "mrope_section": [half - 2 * hw, hw, hw], "rope_type": "default"},
+        "rope_scaling": {"mrope_interleaved": True, "mrope_section": mrope_section(family, head_dim),
+                         "rope_type": "default"},
         "rope_theta": 5000000,
     }
     if family.endswith("-moe"):
@@ -56,19 +87,24 @@ def _text_config(family: str, dims, vocab_size: int, ids) -> dict:
         text.update({"decoder_sparse_step": 1, "mlp_only_layers": [], "moe_intermediate_size": dims.intermediate // 2,
                      "num_experts": 4, "num_experts_per_tok": 2, "norm_topk_prob": True,
                      "output_router_logits": False, "router_aux_loss_coef": 0.001})
-    if family.startswith("qwen3.5"):
-        # Qwen3.5: linear (gated delta net) layers with a full-attention layer every 4th (full_attention_interval 4)
+    if qwen35:
+        # Qwen3.5 (config.json of Qwen/Qwen3.5-9B, -35B-A3B): linear (gated delta net) layers with a full-attention
+        # layer every 4th (full_attention_interval 4); a quarter of the head rotates (rope_parameters); eos is
+        # <|endoftext|> (248044) in the text config; one multi-token-prediction layer (its weights not shipped here:
+        # transformers does not load them)
         text.update({"layer_types": ["linear_attention" if (i + 1) % 4 else "full_attention"
                                      for i in range(dims.layers - 1)] + ["full_attention"],
-                     "full_attention_interval": 4, "linear_conv_kernel_dim": 4, "linear_key_head_dim": head_dim,
-                     "linear_value_head_dim": head_dim, "linear_num_key_heads": dims.kv_heads,
+                     "full_attention_interval": 4, "linear_conv_kernel_dim": 4,
+                     "linear_key_head_dim": dims.hidden // dims.heads,
+                     "linear_value_head_dim": dims.hidden // dims.heads, "linear_num_key_heads": dims.kv_heads,
                      "linear_num_value_heads": dims.heads, "attn_output_gate": True,
+                     "eos_token_id": ids("<|endoftext|>"), "mamba_ssm_dtype": "float32",
+                     "mtp_num_hidden_layers": 1, "mtp_use_dedicated_embeddings": False, "mlp_only_layers": [],
                      "rope_parameters": {"mrope_interleaved": True,
-                                         "mrope_section": text["rope_scaling"]["mrope_section"],
+                                         "mrope_section": mrope_section(family, head_dim // 4),
                                          "rope_type": "default", "rope_theta": 10000000,
                                          "partial_rotary_factor": 0.25}})
         del text["rope_scaling"], text["rope_theta"]
-        text["max_position_embeddings"] = 262144
         if family.endswith("-moe"):
             for k in ("decoder_sparse_step", "mlp_only_layers", "norm_topk_prob"):
                 del text[k]
@@ -94,8 +130,8 @@ def hub_config(family: str, dims, vocab_size: int, ids) -> dict:
         "model_type": model_type, "num_heads": dims.vision_heads, "num_position_embeddings": 2304,
         "out_hidden_size": dims.hidden, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
     }
-    if family.startswith("qwen3-vl"):
-        vision["deepstack_visual_indexes"] = [dims.vision_depth - 1]  # 8B: [8, 16, 24] of 27 blocks
+    # Qwen3-VL's DeepStack taps (8B: [8, 16, 24] of 27 blocks; here the last block); Qwen3.5 ships an empty list
+    vision["deepstack_visual_indexes"] = [dims.vision_depth - 1] if family.startswith("qwen3-vl") else []
     return {
         "architectures": [arch], "image_token_id": ids("<|image_pad|>"), "model_type": model_type,
         "text_config": text, "tie_word_embeddings": False, "transformers_version": "4.57.0.dev0",

@@ -276,7 +276,7 @@ def build_tiny_model(out: str | Path, *, family: str = "qwen2.5-vl", size: str =
         from visionr1.synth import qwen3_files as q3
 
         config = q3.hub_config(family, dims, len(tok), ids)
-        template = q3.chat_template(thinking)
+        template = q3.chat_template(thinking, family)
         files = {"generation_config.json": q3.hub_generation_config(ids, thinking),
                  "preprocessor_config.json": q3.hub_preprocessor(family),
                  "video_preprocessor_config.json": q3.hub_video_preprocessor(family),
