@@ -98,9 +98,10 @@ def test_malformed_annotations_are_one_line(custom, tmp_path, capsys, path, valu
     assert nothing_written(out)
 
 
-@pytest.mark.parametrize("content,what", [(b"[]", "a JSON list"), (b"{}", "no images"),
+@pytest.mark.parametrize("content,what", [(b"[]", "expected an object (mapping), got a list"), (b"{}", "no images"),
                                           (b'{"images": 5}', "'images' is a int"), (b"\xff\xfe{}", "not UTF-8"),
-                                          (b"", "malformed JSON"), (b'{"images": [', "malformed JSON")])
+                                          (b"", "not valid JSON (line 1"),
+                                          (b'{"images": [', "not valid JSON (line 1")])
 def test_annotation_documents_of_the_wrong_shape(custom, tmp_path, capsys, content, what):
     ann, images, _ = custom
     ann.write_bytes(content)
@@ -113,7 +114,7 @@ def test_annotation_documents_of_the_wrong_shape(custom, tmp_path, capsys, conte
 def test_annotations_path_is_a_folder(custom, tmp_path, capsys):
     _, images, _ = custom
     assert run_eval(images, images, tmp_path / "out") == 2
-    one_error(capsys, images, "is a folder")
+    one_error(capsys, f"{images}: a folder, not a file")
     assert nothing_written(tmp_path / "out")
 
 

@@ -158,11 +158,22 @@ VALUES = [[], {}, "x", 2.5, None, True, -1, 10**30, float("inf"), [1, "a"], {"a"
 CONFIG = {"learning_rate": 1e-5, "max_steps": 3, "num_generations": 2, "per_device_train_batch_size": 2,
           "seed": 7, "report_to": "none", "save_strategy": "no", "dataloader_num_workers": 0, "beta": 0.04}
 REPORT = {"kind": "boxes", "benchmark": "custom", "sets": {"a": {"mAP": 30.0}}, "average": {"mAP": 30.0}}
+INSTANCES = {"images": [{"id": 1, "file_name": "a.png", "width": 12, "height": 10}],
+             "categories": [{"id": 1, "name": "cat"}], "annotations": [{"image_id": 1, "category_id": 1,
+                                                                       "bbox": [1, 1, 4, 3]}]}
 
 
 def _readers(tmp: Path):
     """Every reader of visionr1.inputs and the file readers built on it, with a valid file for each."""
     from visionr1.synth.writers import load_summary
+
+    def eval_annotations(path: Path):  # `visionr1 eval custom --annotations path --data-root <its folder>`
+        from PIL import Image
+
+        from visionr1.eval.custom import custom_sets
+
+        Image.new("RGB", (12, 10)).save(path.parent / "a.png")
+        return custom_sets(path, path.parent, "qwen2.5-vl")
 
     def world_summary(path: Path):
         world = path.parent / "w"
@@ -179,13 +190,14 @@ def _readers(tmp: Path):
         "recipe": (yaml.safe_dump(_coco()).encode(), lambda p: load_recipe(str(p))),
         "train-config": (yaml.safe_dump(CONFIG).encode(), lambda p: load_config("grpo", p, {}, p.parent / "o")),
         "report": (json.dumps(REPORT).encode(), load_report),
+        "eval-annotations": (json.dumps(INSTANCES).encode(), eval_annotations),
         "card": (None, lambda p: read_card(p.parent)),
     }
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(reader=st.sampled_from(["json", "yaml", "world", "torch", "torch-end", "recipe", "card", "train-config",
-                               "report"]),
+                               "report", "eval-annotations"]),
        how=st.sampled_from(["truncate", "encoding", "splice", "replace", "swap"]),
        cut=st.floats(0, 1), junk=st.binary(max_size=64), swap=st.sampled_from(range(len(SWAPS))))
 @example(reader="train-config", how="swap", cut=0.37, junk=b"", swap=4)  # num_generations: null (found once)

@@ -62,12 +62,15 @@ def printable(text: str) -> str:
 
 
 def read_text(path: str | Path) -> str:
-    """The UTF-8 text of ``path``; a missing or unreadable file or bytes that are not UTF-8 are one line."""
+    """The UTF-8 text of ``path``; a missing or unreadable file, a folder or bytes that are not UTF-8 are one
+    line."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise VisionR1Error(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise VisionR1Error(f"{path}: a folder, not a file") from None
     except OSError as exc:
         raise VisionR1Error(f"cannot read {path}: {exc.strerror or exc}") from None
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from visionr1.data import layouts
-from visionr1.eval.sets import EvalSet, box_set, missing_files_error, read_json
+from visionr1.eval.sets import EvalSet, box_set, missing_files_error
+from visionr1.inputs import read_json
 
 SPLIT = "val2017"
 

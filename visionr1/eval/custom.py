@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visionr1.eval.sets import EvalSet, box_set, missing_files_error, read_json
-from visionr1.inputs import printable
+from visionr1.eval.sets import EvalSet, box_set, missing_files_error
+from visionr1.inputs import printable, read_json
 
 
 def custom_sets(annotations: Path, image_dir: Path, family: str, *, protocol: str = "all",

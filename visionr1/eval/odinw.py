@@ -7,7 +7,8 @@ from pathlib import Path
 
 from visionr1.data import layouts
 from visionr1.errors import VisionR1Error
-from visionr1.eval.sets import EvalSet, box_set, missing_files_error, read_json
+from visionr1.eval.sets import EvalSet, box_set, missing_files_error
+from visionr1.inputs import read_json
 
 SPLIT = "valid"
 

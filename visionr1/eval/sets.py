@@ -67,21 +67,6 @@ def missing_files_error(missing: list[Path], layout: str) -> VisionR1Error:
                          f"(expected layout: {layout})")
 
 
-def read_json(path: Path) -> object:
-    """The JSON document of ``path``; a folder, an unreadable file, non-UTF-8 bytes or malformed JSON is a one-line
-    error naming the file (and line)."""
-    if path.is_dir():
-        raise VisionR1Error(f"{path} is a folder, not a JSON file")
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise VisionR1Error(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise VisionR1Error(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise VisionR1Error(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-
-
 def _int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
