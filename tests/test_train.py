@@ -702,3 +702,16 @@ def test_run_identity_sees_weights_not_paths(tiny_model_dir, mix, tmp_path):
     assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04}))[0].startswith(
         "options (config hash")
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+
+
+def test_data_fingerprint_of_a_damaged_manifest_is_the_datasets_own(tmp_path):
+    """A manifest that is not a JSON object (a list, cut-off JSON) gives the dataset's own identity, no traceback."""
+    from visionr1.train.record import data_fingerprint
+
+    (tmp_path / "state.json").write_text('{"_fingerprint": "abc"}')
+    own = data_fingerprint(tmp_path)
+    for damaged in ("[1, 2]", '{"fingerprint": ', '"text"'):
+        (tmp_path / "manifest.json").write_text(damaged)
+        assert data_fingerprint(tmp_path) == own
+    (tmp_path / "manifest.json").write_text('{"fingerprint": "f00d"}')
+    assert data_fingerprint(tmp_path) == "f00d"

@@ -28,9 +28,10 @@ def data_fingerprint(data: Path) -> str:
     manifest = data / "manifest.json"
     if manifest.is_file():
         try:
-            fp = json.loads(manifest.read_text()).get("fingerprint")
+            doc = json.loads(manifest.read_text())
         except (OSError, ValueError):
-            fp = None
+            doc = None
+        fp = doc.get("fingerprint") if isinstance(doc, dict) else None  # damaged: the dataset's own identity
         if fp:
             return str(fp)
     folder = data / "dataset" if (data / "dataset").is_dir() else data
