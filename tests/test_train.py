@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -296,7 +297,6 @@ def test_kill_and_resume_gives_the_uninterrupted_weights(tiny_model_dir, mix, tm
     """SFT is deterministic on a CPU: a run killed with SIGKILL after a checkpoint and resumed with --resume latest
     (past a partial metrics line and a half-written newer checkpoint) ends with the weights of a run that was not
     interrupted (max abs difference <= 1e-6)."""
-    import os
     import signal
     import time
 
@@ -582,11 +582,12 @@ def test_progress_lines_when_the_output_is_not_a_terminal(tiny_model_dir, mix, t
     import re
 
     out = tmp_path / "logged"
+    env = {k: v for k, v in os.environ.items() if k != "VISIONR1_THREADS"} | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "visionr1.train", "grpo", "--model", str(tiny_model_dir), "--data", str(mix),
          "--out", str(out), "--config", str(ROOT / "configs/grpo/tiny-cpu.yaml"), "--max-steps", "4",
          "--max-completion-length", "16", "--save-strategy", "no", "--progress-every", "2"],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [x for x in proc.stderr.splitlines() if x.startswith("step ")]
     assert [x.split(",")[0].split(" (")[0].split(": ")[0][:8] for x in lines] == ["step 2/4", "step 4/4"], lines
@@ -595,7 +596,7 @@ def test_progress_lines_when_the_output_is_not_a_terminal(tiny_model_dir, mix, t
     assert all(re.fullmatch(pattern, x) for x in lines), lines
     assert lines[-1].endswith("ETA 0s")
     assert "grpo done" in proc.stdout
-    assert "threads: 1 per process (set by OMP_NUM_THREADS)" in proc.stderr  # the test's own setting, said
+    assert "threads: 1 per process (set by OMP_NUM_THREADS)" in proc.stderr  # this test's own setting, said
 
 
 def test_threads_are_chosen_said_and_overridable(monkeypatch):
@@ -621,7 +622,7 @@ def test_threads_are_chosen_said_and_overridable(monkeypatch):
     code = ("import torch; from visionr1.cli import main; main(['--threads', '3', 'synth', 'world', '--help']); "
             "print(torch.get_num_threads())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in __import__("os").environ.items() if k != "OMP_NUM_THREADS"})
+                          env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
     assert proc.stdout.split()[-1] == "3", proc.stderr[-2000:]
 
 
