@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from visionr1.data.recipe import load_recipe
 from visionr1.errors import VisionR1Error
 from visionr1.eval.report import load_report
-from visionr1.inputs import check_torch_file, load_torch, read_json, read_yaml
+from visionr1.inputs import check_torch_file, load_torch, read_json, read_yaml, unnamed_categories
 from visionr1.io import tree_digest
 from visionr1.synth import pretrain as pt
 from visionr1.synth.pretrain_config import PretrainConfig
@@ -524,3 +524,20 @@ def test_predictions_folder_of_a_set_with_a_very_long_name(tmp_path):
     assert fa != fb and len(fa.name) == len(fb.name) == MAX_NAME
     fa.mkdir(parents=True)  # a name the file system takes
     assert prediction_store(tmp_path, "coco_val").folder.name == "coco_val"  # short names unchanged
+
+
+@given(st.lists(st.tuples(st.booleans(), st.text(max_size=6)), min_size=1, max_size=6))
+@example([(True, "a"), (False, "b")])
+def test_unnamed_categories_are_exactly_the_names_no_utf8_can_hold(spec):
+    """The one rule data build and evaluation share: a category whose name holds a lone surrogate is skipped (its
+    id returned and shown in escapes), the others kept; a file in which none is left is one line naming it."""
+    cats = [(i + 1, ("\udcff" + text) if bad else text.encode("utf-8", "ignore").decode("utf-8"))
+            for i, (bad, text) in enumerate(spec)]
+    wanted = {cid for cid, (bad, _) in zip((c for c, _ in cats), spec, strict=True) if bad}
+    if len(wanted) == len(cats):
+        with pytest.raises(VisionR1Error, match=r"^ann\.json: no category has a name in valid UTF-8 text \(1 '\\xff"):
+            unnamed_categories("ann.json", cats)
+        return
+    ids, shown = unnamed_categories("ann.json", cats)
+    assert ids == wanted
+    assert all(f"{cid} '\\xff" in shown for cid in wanted)  # the byte a surrogate escape stands for

@@ -43,6 +43,19 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def unnamed_categories(where: object, categories: Iterable[tuple[int, str]]) -> tuple[set[int], str]:
+    """The ids of the categories whose name is not valid UTF-8 text (a lone surrogate, ``"\\udcff"`` in the JSON:
+    valid JSON, as Python writes a name taken from a file name in bytes that are not UTF-8) and how they are shown
+    in a message (``3 'squ\\xffare'``). Data build and evaluation skip them with their boxes and count them: no
+    prompt, table or database can hold such a name. A file in which no category is left is one line."""
+    pairs = list(categories)
+    bad = {cid for cid, name in pairs if not is_utf8(name)}
+    shown = ", ".join(f"{cid} '{printable(name)}'" for cid, name in sorted(pairs, key=lambda p: p[0]) if cid in bad)
+    if bad and all(cid in bad for cid, _ in pairs):
+        raise VisionR1Error(f"{where}: no category has a name in valid UTF-8 text ({shown})")
+    return bad, shown
+
+
 def arrow_folder(folder: Path) -> Path:
     """``folder`` made absolute, for the datasets library (Arrow), which takes UTF-8 paths only: a path named in
     bytes that are not UTF-8 (also a relative one inside such a folder) is one line saying so."""

@@ -14,7 +14,7 @@ from visionr1.errors import VisionR1Error
 from visionr1.eval.modes import released_category_prompt
 from visionr1.formats import Geometry
 from visionr1.formats.resize import MAX_RATIO, vl_utils_size
-from visionr1.inputs import is_utf8, printable
+from visionr1.inputs import printable, unnamed_categories
 
 PROTOCOLS = ("single+pos", "all")
 MAX_SIDE = 1 << 20  # the largest image side an annotation may give (the reward lines' limit too)
@@ -111,14 +111,11 @@ def check_coco(doc: object, where: str, keep_empty: bool = False) -> tuple[dict,
             raise VisionR1Error(f"{where}: categories[{i}]: duplicate category id {c['id']}")
         names[c["id"]] = c["name"]
     skipped: Counter[str] = Counter()
-    unnamed = {cid for cid, name in names.items() if not is_utf8(name)}
+    unnamed, shown = unnamed_categories(where, names.items())
     if unnamed:
-        shown = ", ".join(f"{cid} '{printable(names[cid])}'" for cid in sorted(unnamed))
         skipped[f"categories whose name is not valid UTF-8 text, with their boxes ({shown}; rename them to "
                 "evaluate them)"] = len(unnamed)
         cats = [c for c in cats if c["id"] not in unnamed]
-        if not cats:
-            raise VisionR1Error(f"{where}: no category has a name in valid UTF-8 text ({shown})")
     seen: dict[int, int] = {}
     kept_images = []
     for i, im in enumerate(images):

@@ -19,7 +19,7 @@ import numpy as np
 from visionr1.data.sources.base import AnnotatedImages, Issues, clean_boxes, offsets_of
 from visionr1.errors import VisionR1Error
 from visionr1.images import usable_images
-from visionr1.inputs import is_utf8, printable
+from visionr1.inputs import unnamed_categories
 
 
 class _Image(msgspec.Struct, gc=False):
@@ -88,7 +88,7 @@ def _with_lone_surrogates(data: bytes) -> Any:
 
 def decode_json(path: Path, type_: Any) -> Any:
     """Decode ``path`` as ``type_``; malformed JSON is a one-line error naming the file and line. Strings holding
-    a lone surrogate are decoded as Python does (the readers skip and count what holds them: ``is_utf8``)."""
+    a lone surrogate are decoded as Python does (the readers skip and count what holds them: ``inputs.is_utf8``)."""
     data = path.read_bytes()
     try:
         return msgspec.json.decode(data, type=type_)
@@ -124,14 +124,14 @@ def _check_categories(path: Path, categories: list[_Category], issues: Issues,
     are merged, with a counted note: a prompt shows them as the same text, so kept apart, a sample asking for
     one would count the other's objects, the same letter, as absent. Returns the category names (merged ones
     dropped) and, per category of ``categories``, the index of its name in them (-1: skipped)."""
+    unnamed, shown = unnamed_categories(path, ((c.id, c.name) for c in categories)) if labels else (set(), "")
     names: dict[str, int] = {}
-    ids, raw, out, index, unnamed = set(), set(), [], [], []
+    ids, raw, out, index = set(), set(), [], []
     for c in categories:
-        if labels and not is_utf8(c.name):
+        if c.id in unnamed:
             if c.id in ids:
                 raise VisionR1Error(f"{path}: duplicate category id {c.id}")
             ids.add(c.id)
-            unnamed.append(f"{c.id} '{printable(c.name)}'")
             index.append(-1)
             continue
         name = " ".join(c.name.split())
@@ -152,10 +152,8 @@ def _check_categories(path: Path, categories: list[_Category], issues: Issues,
             out.append(c.name)
         index.append(names[name])
     if unnamed:
-        if not out:
-            raise VisionR1Error(f"{path}: no category has a name in valid UTF-8 text ({', '.join(unnamed)})")
-        issues.add(f"category whose name is not valid UTF-8 text: {', '.join(unnamed)} (skipped with its boxes; "
-                   "rename it to use it)", len(unnamed))
+        issues.add(f"category whose name is not valid UTF-8 text: {shown} (skipped with its boxes; rename it to use "
+                   "it)", len(unnamed))
     return out, np.array(index, dtype=np.int64)
 
 
