@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from visionr1.data.sources.refer import EMPTY, NO_TARGET, NOT_TEXT
+from visionr1.eval.rec import NOT_ONE_TARGET
 from visionr1.io import lock_dir
 
 SIZES = ((64, 48), (48, 64), (80, 40))
@@ -483,8 +485,42 @@ def test_rec_texts_not_in_utf8(world_dir, tmp_path, capsys):
                        "refcoco:val", "--out", tmp_path / name, "--backend", "oracle") == 0
         queries[name] = report(tmp_path / name)["sets"]["refcoco:val"]
     after = queries["after"]
-    assert after["skipped"] == {"sentences that are not valid UTF-8 text": 1}
+    assert after["skipped"] == {NOT_TEXT: 1}
     assert after["queries"] == queries["before"]["queries"] - 1 and after["Acc@0.5"] == 100.0
+    capsys.readouterr()
+
+
+def test_rec_counts_every_sentence_it_does_not_ask(world_dir, tmp_path, capsys):
+    """A RefCOCO copy whose val split has an empty sentence, an expression whose target annotation is gone and
+    one referring to two objects: none is asked, each is counted by its reason in the report (they were
+    dropped silently), and the remaining expressions are scored as before."""
+    import pickle
+    import shutil
+
+    refer = tmp_path / "refer"
+    shutil.copytree(world_dir / "refer" / "refcoco", refer / "refcoco")
+    refs_path = refer / "refcoco" / "refs(unc).p"
+    refs = pickle.loads(refs_path.read_bytes())
+    val = [r for r in refs if r["split"] == "val"]
+    assert len(val) >= 3
+    val[0]["sentences"][0]["sent"] = "  "
+    gone = val[1]["ann_id"]
+    val[2]["ann_id"] = [val[2]["ann_id"], next(r["ann_id"] for r in refs if r["image_id"] == val[2]["image_id"]
+                                               and r["ann_id"] != val[2]["ann_id"])]
+    refs_path.write_bytes(pickle.dumps(refs, protocol=2))
+    inst = json.loads((refer / "refcoco" / "instances.json").read_text())
+    inst["annotations"] = [a for a in inst["annotations"] if a["id"] != gone]
+    (refer / "refcoco" / "instances.json").write_text(json.dumps(inst))
+    sets = {}
+    for name, root in (("before", world_dir / "refer"), ("after", refer)):
+        assert run_cli("eval", "rec", "--data-root", root, "--coco-root", world_dir / "coco", "--sets",
+                       "refcoco:val", "--out", tmp_path / name, "--backend", "oracle") == 0
+        sets[name] = report(tmp_path / name)["sets"]["refcoco:val"]
+    after = sets["after"]
+    n1, n2 = len(val[1]["sentences"]), len(val[2]["sentences"])
+    assert after["skipped"] == {EMPTY: 1, NO_TARGET: n1, NOT_ONE_TARGET: n2}
+    assert after["queries"] == sets["before"]["queries"] - 1 - n1 - n2 and after["Acc@0.5"] == 100.0
+    assert "skipped" not in sets["before"] or not sets["before"]["skipped"]
     capsys.readouterr()
 
 

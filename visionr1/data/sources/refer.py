@@ -16,7 +16,13 @@ from visionr1.inputs import is_utf8
 from visionr1.io import load_pickle
 
 _REF_KEYS = ("ref_id", "ann_id", "image_id", "split", "sentences")
-SENTENCE_NOT_TEXT = "sentence not valid UTF-8 text (skipped)"  # a lone surrogate, "\udcff" in a JSON refs file
+# The reasons ``read_refer`` leaves sentences of the asked splits out for (evaluation counts them too)
+NO_IMAGE = "expression whose image is missing or unusable (skipped)"
+ONLY_CROWD = "gRefCOCO expression whose only targets are crowd regions (skipped)"
+NO_TARGET = "expression whose target box is unavailable (skipped)"
+EMPTY = "empty sentence (skipped)"
+NOT_TEXT = "sentence not valid UTF-8 text (skipped)"  # a lone surrogate, "\udcff" in a JSON refs file
+SENTENCE_SKIPS = (NO_IMAGE, ONLY_CROWD, NO_TARGET, EMPTY, NOT_TEXT)
 
 
 def _load_refs(path: Path) -> list[dict]:
@@ -76,7 +82,7 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
             continue
         img = image_of_id.get(ref.get("image_id"))
         if img is None:
-            issues.add("expression whose image is missing or unusable (skipped)", len(ref.get("sentences") or []))
+            issues.add(NO_IMAGE, len(ref.get("sentences") or []))
             continue
         ann = ref.get("ann_id")
         ann_list = ann if isinstance(ann, list) else [ann]
@@ -86,21 +92,21 @@ def read_refer(refer_root: Path, coco_root: Path | None, dataset: str, splits: t
             # ReLA's loader does), unless nothing else is left (the expression is no "no target" one)
             kept = [a for a in ann_list if a not in crowd]
             issues.add("crowd target of a gRefCOCO expression (dropped; its other targets kept)" if kept else
-                       "gRefCOCO expression whose only targets are crowd regions (skipped)", n_sents)
+                       ONLY_CROWD, n_sents)
             if not kept:
                 continue
             ann_list = kept
         targets = [] if ann_list == [-1] else [row_of_ann.get(a) for a in ann_list]
         if None in targets or any(owner[t] != img for t in targets):
-            issues.add("expression whose target box is unavailable (skipped)", n_sents)
+            issues.add(NO_TARGET, n_sents)
             continue
         for sent in ref.get("sentences") or []:
             text = " ".join(str(sent.get("sent") or sent.get("raw") or "").split())
             if not text:
-                issues.add("empty sentence (skipped)")
+                issues.add(EMPTY)
                 continue
             if not is_utf8(text):  # a lone surrogate: no prompt or table can hold it
-                issues.add(SENTENCE_NOT_TEXT)
+                issues.add(NOT_TEXT)
                 continue
             texts.append(text)
             image.append(img)
