@@ -276,3 +276,28 @@ def test_review_refuses_a_text_image_and_leaves_no_dataset(fo, coco_copy, tmp_pa
 def test_review_app_refuses_a_port_out_of_range(capsys):
     assert run_cli("review", "app", "any", "--port", "70000") == 2
     assert "--port 70000 is not a TCP port (1-65535)" in one_error(capsys)
+
+
+def test_unchecked_build_refuses_an_image_name_not_in_utf8(coco_copy, tmp_path):
+    """``build(check_images=False)`` (Python API) opens no image, so nothing skipped an image whose file name is
+    not UTF-8 and Arrow raised a traceback writing the mix: now one line names the file and the way out, and the
+    output folder is left empty; the checked build skips and counts the image."""
+    import os
+
+    from visionr1 import images
+    from visionr1.data.build import build
+    from visionr1.data.recipe import load_recipe
+    from visionr1.errors import VisionR1Error
+
+    doc = json.loads((coco_copy / "annotations" / "instances_train2017.json").read_text())
+    first = doc["images"][0]["file_name"]
+    odd = b"odd\xff.png".decode("utf-8", "surrogateescape")
+    os.rename(coco_copy / "train2017" / first, coco_copy / "train2017" / odd)
+    edit_coco(coco_copy, lambda d: d["images"][0].update(file_name=odd))
+    recipe = load_recipe(coco_recipe(tmp_path, count=len(doc["images"])))  # every image sampled
+    out = tmp_path / "unchecked"
+    with pytest.raises(VisionR1Error, match=r"odd\\xff\.png: image file name not valid UTF-8.*check_images=True"):
+        build(recipe, out, roots={"coco": coco_copy}, check_images=False, allow_short=True)
+    assert not out.exists() or not any(out.iterdir())
+    result = build(recipe, tmp_path / "checked", roots={"coco": coco_copy}, allow_short=True)
+    assert result.manifest["sources"]["coco"]["issues"][f"{images.NOT_TEXT} (skipped)"] == 1

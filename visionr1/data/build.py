@@ -16,7 +16,7 @@ from visionr1.data.recipe import SOURCES, Recipe
 from visionr1.data.sampling import SourceReport, detection_samples, grounding_samples, rec_samples, renderer
 from visionr1.data.templates import load_templates
 from visionr1.errors import VisionR1Error
-from visionr1.inputs import read_json, resolved
+from visionr1.inputs import is_utf8, printable, read_json, resolved
 from visionr1.io import output_dir, sha256_file, write_json
 
 MANIFEST = "manifest.json"
@@ -131,7 +131,8 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
           allow_short: bool = False, embed_images: bool = False, export: str | None = None,
           check_images: bool = True, force: bool = False, step: Step | None = None) -> BuildResult:
     """Build the mix of ``recipe`` into ``out``. Without any dataset root, the synthetic world is written to
-    ``out/world`` and used instead."""
+    ``out/world`` and used instead. ``check_images``: every image opened and decoded (unusable ones skipped and
+    counted); without it an image file name that is not UTF-8 refuses the build."""
     if family not in FAMILIES:
         raise VisionR1Error(f"unknown family '{family}' for data build (choose from {', '.join(FAMILIES)})")
     if export not in (None, "official"):
@@ -163,6 +164,10 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
             rows += r
             reports.append(report)
             files += f
+        if not check_images and (odd := next((r["image"] for r in rows if not is_utf8(r["image"])), None)):
+            # the image check skips and counts such a name (images.NOT_TEXT); unchecked, Arrow would refuse it
+            raise VisionR1Error(f"{printable(odd)}: image file name not valid UTF-8, which the mix's tables cannot "
+                                "hold: build with check_images=True to skip and count such images, or rename them")
         order = np.random.default_rng([recipe.seed, len(SOURCES)]).permutation(len(rows))
         rows = [rows[i] for i in order]
 
