@@ -65,6 +65,7 @@ def mrope_section(family: str, rotary_dim: int) -> list[int]:
 # Qwen3.5's attention head: 4x the stand-in's hidden / heads, so that the rotary quarter of it (16 dims, 8
 # frequencies) still holds all three M-RoPE sections (the real head_dim is 256, 64 rotary dims)
 QWEN35_HEAD_DIM_FACTOR = 4
+QWEN35_ROTARY_SHARE = 0.25  # partial_rotary_factor of Qwen3.5's config.json: the rotating share of each head
 
 
 def _text_config(family: str, dims, vocab_size: int, ids) -> dict:
@@ -101,9 +102,10 @@ def _text_config(family: str, dims, vocab_size: int, ids) -> dict:
                      "eos_token_id": ids("<|endoftext|>"), "mamba_ssm_dtype": "float32",
                      "mtp_num_hidden_layers": 1, "mtp_use_dedicated_embeddings": False, "mlp_only_layers": [],
                      "rope_parameters": {"mrope_interleaved": True,
-                                         "mrope_section": mrope_section(family, head_dim // 4),
+                                         "mrope_section": mrope_section(family,
+                                                                        int(head_dim * QWEN35_ROTARY_SHARE)),
                                          "rope_type": "default", "rope_theta": 10000000,
-                                         "partial_rotary_factor": 0.25}})
+                                         "partial_rotary_factor": QWEN35_ROTARY_SHARE}})
         del text["rope_scaling"], text["rope_theta"]
         if family.endswith("-moe"):
             for k in ("decoder_sparse_step", "mlp_only_layers", "norm_topk_prob"):
