@@ -628,15 +628,16 @@ def test_threads_are_chosen_said_and_overridable(monkeypatch):
 
 def test_a_mistyped_model_path_is_one_line_without_a_hub_lookup(tiny_model_dir, mix, tmp_path, capsys,
                                                                  monkeypatch):
-    """A model path that looks local (or any, with HF_HUB_OFFLINE=1) used to become a hub lookup: "Repo id must
-    be in the form ..." or ~25 s of network retries."""
+    """A model path that looks local (or any, with HF_HUB_OFFLINE=1; a one-word name, which no hub VLM has) used
+    to become a hub lookup: "Repo id must be in the form ..." or ~25 s of network retries."""
     import time
 
     from conftest import one_error
 
     (tmp_path / "runs").mkdir()
     monkeypatch.chdir(tmp_path)
-    for typo in (str(tmp_path / "runs" / "sft-typo"), "./runs/sft", "runs/demo/model", "runs/sft/", "~/no-model"):
+    for typo in (str(tmp_path / "runs" / "sft-typo"), "./runs/sft", "runs/demo/model", "runs/sft/", "~/no-model",
+                 "grpo-run"):
         start = time.monotonic()
         assert run_cli("train", "sft", "--model", typo, "--data", mix, "--out", tmp_path / "o") == 2
         one_error(capsys, f"no such model folder: {typo}")
@@ -648,9 +649,11 @@ def test_a_mistyped_model_path_is_one_line_without_a_hub_lookup(tiny_model_dir, 
     assert run_cli("train", "grpo", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--data", mix, "--out",
                    tmp_path / "o") == 2
     one_error(capsys, "no such model folder: Qwen/Qwen2.5-VL-7B-Instruct", "HF_HUB_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert run_cli("train", "sft", "--model", "grpo-run", "--data", mix, "--out", tmp_path / "o") == 2
+    one_error(capsys, "no such model folder: grpo-run", "a hub id is org/name")
     from visionr1.models import check_model_path
 
-    monkeypatch.delenv("HF_HUB_OFFLINE")
     check_model_path("Qwen/Qwen2.5-VL-7B-Instruct")  # a hub id stays one
     check_model_path(str(tiny_model_dir))
 

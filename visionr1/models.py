@@ -40,7 +40,7 @@ def custom_loader(spec: str):
     return fn
 
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")  # org/name: the hub's VLMs all have an org
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -50,17 +50,18 @@ def hub_offline() -> bool:
 
 
 def check_model_path(path: str) -> None:
-    """A model that is not a folder here is looked up on the hub only when it can be a hub id (``name`` or
-    ``org/name``, whose ``org`` is no folder here) and the hub is not offline: a mistyped local path
-    (``./runs/sft``, ``/data/model``, ``runs/demo/grpo/``, ``runs/sft`` where ``runs/`` exists) is one line at once,
-    not a lookup with network retries."""
+    """A model that is not a folder here is looked up on the hub only when it can be a hub id (``org/name``,
+    whose ``org`` is no folder here: the hub's one-word ids are old text models) and the hub is not offline: a
+    mistyped local path (``./runs/sft``, ``/data/model``, ``runs/demo/grpo/``, ``runs/sft`` where ``runs/``
+    exists, ``grpo-run``) is one line at once, not a lookup with network retries."""
     if Path(path).expanduser().exists():
         return
     if hub_offline():
         raise VisionR1Error(f"no such model folder: {path} (HF_HUB_OFFLINE is set, so it is not looked up on the hub)")
     first = Path(path).parts[0] if Path(path).parts else path
-    if not _HUB_ID.fullmatch(path) or path.startswith((".", "~")) or (Path(first).is_dir() and "/" in path):
-        raise VisionR1Error(f"no such model folder: {path}")
+    if not _HUB_ID.fullmatch(path) or Path(first).is_dir():
+        hint = "" if "/" in path else " (a hub id is org/name, e.g. Qwen/Qwen2.5-VL-7B-Instruct)"
+        raise VisionR1Error(f"no such model folder: {path}{hint}")
 
 
 def check_model(path: str, family: str, loader: str | None = None) -> None:
