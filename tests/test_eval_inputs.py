@@ -8,6 +8,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -465,10 +466,9 @@ def test_odinw_set_with_names_not_in_utf8(world_dir, tmp_path, capsys):
     capsys.readouterr()
 
 
-def test_rec_texts_not_in_utf8(world_dir, tmp_path, capsys):
-    """REC of a RefCOCO copy with one sentence and one category (of instances.json) named with a lone surrogate:
-    the sentence's query is left out and counted (no prompt can hold it; it crashed the tokenizer), the category
-    costs nothing (REC reads only the boxes): every other expression is asked and answered."""
+def refcoco_copy(world_dir: Path, tmp_path: Path, edit: Callable[[list[dict]], object]) -> Path:
+    """A copy of the world's RefCOCO (refs pickle and instances.json) with ``edit`` applied to its refs; the
+    copy's REFER root."""
     import pickle
     import shutil
 
@@ -476,14 +476,31 @@ def test_rec_texts_not_in_utf8(world_dir, tmp_path, capsys):
     shutil.copytree(world_dir / "refer" / "refcoco", refer / "refcoco")
     refs_path = refer / "refcoco" / "refs(unc).p"
     refs = pickle.loads(refs_path.read_bytes())
-    next(r for r in refs if r["split"] == "val")["sentences"][0]["sent"] = "the squ\udcffare"
+    edit(refs)
     refs_path.write_bytes(pickle.dumps(refs, protocol=2))
-    rename_category_not_utf8(refer / "refcoco" / "instances.json", 0)
-    queries = {}
+    return refer
+
+
+def rec_before_after(world_dir: Path, refer: Path, tmp_path: Path) -> dict[str, dict]:
+    """``eval rec`` of refcoco:val (oracle) on the world's RefCOCO ("before") and on ``refer`` ("after")."""
+    sets = {}
     for name, root in (("before", world_dir / "refer"), ("after", refer)):
         assert run_cli("eval", "rec", "--data-root", root, "--coco-root", world_dir / "coco", "--sets",
                        "refcoco:val", "--out", tmp_path / name, "--backend", "oracle") == 0
-        queries[name] = report(tmp_path / name)["sets"]["refcoco:val"]
+        sets[name] = report(tmp_path / name)["sets"]["refcoco:val"]
+    return sets
+
+
+def test_rec_texts_not_in_utf8(world_dir, tmp_path, capsys):
+    """REC of a RefCOCO copy with one sentence and one category (of instances.json) named with a lone surrogate:
+    the sentence's query is left out and counted (no prompt can hold it; it crashed the tokenizer), the category
+    costs nothing (REC reads only the boxes): every other expression is asked and answered."""
+    def edit(refs: list[dict]) -> None:
+        next(r for r in refs if r["split"] == "val")["sentences"][0]["sent"] = "the squ\udcffare"
+
+    refer = refcoco_copy(world_dir, tmp_path, edit)
+    rename_category_not_utf8(refer / "refcoco" / "instances.json", 0)
+    queries = rec_before_after(world_dir, refer, tmp_path)
     after = queries["after"]
     assert after["skipped"] == {NOT_TEXT: 1}
     assert after["queries"] == queries["before"]["queries"] - 1 and after["Acc@0.5"] == 100.0
@@ -494,28 +511,20 @@ def test_rec_counts_every_sentence_it_does_not_ask(world_dir, tmp_path, capsys):
     """A RefCOCO copy whose val split has an empty sentence, an expression whose target annotation is gone and
     one referring to two objects: none is asked, each is counted by its reason in the report (they were
     dropped silently), and the remaining expressions are scored as before."""
-    import pickle
-    import shutil
+    val: list[dict] = []
 
-    refer = tmp_path / "refer"
-    shutil.copytree(world_dir / "refer" / "refcoco", refer / "refcoco")
-    refs_path = refer / "refcoco" / "refs(unc).p"
-    refs = pickle.loads(refs_path.read_bytes())
-    val = [r for r in refs if r["split"] == "val"]
-    assert len(val) >= 3
-    val[0]["sentences"][0]["sent"] = "  "
-    gone = val[1]["ann_id"]
-    val[2]["ann_id"] = [val[2]["ann_id"], next(r["ann_id"] for r in refs if r["image_id"] == val[2]["image_id"]
-                                               and r["ann_id"] != val[2]["ann_id"])]
-    refs_path.write_bytes(pickle.dumps(refs, protocol=2))
+    def edit(refs: list[dict]) -> None:
+        val.extend(r for r in refs if r["split"] == "val")
+        assert len(val) >= 3
+        val[0]["sentences"][0]["sent"] = "  "
+        val[2]["ann_id"] = [val[2]["ann_id"], next(r["ann_id"] for r in refs if r["image_id"] == val[2]["image_id"]
+                                                   and r["ann_id"] not in (val[1]["ann_id"], val[2]["ann_id"]))]
+
+    refer = refcoco_copy(world_dir, tmp_path, edit)
     inst = json.loads((refer / "refcoco" / "instances.json").read_text())
-    inst["annotations"] = [a for a in inst["annotations"] if a["id"] != gone]
+    inst["annotations"] = [a for a in inst["annotations"] if a["id"] != val[1]["ann_id"]]
     (refer / "refcoco" / "instances.json").write_text(json.dumps(inst))
-    sets = {}
-    for name, root in (("before", world_dir / "refer"), ("after", refer)):
-        assert run_cli("eval", "rec", "--data-root", root, "--coco-root", world_dir / "coco", "--sets",
-                       "refcoco:val", "--out", tmp_path / name, "--backend", "oracle") == 0
-        sets[name] = report(tmp_path / name)["sets"]["refcoco:val"]
+    sets = rec_before_after(world_dir, refer, tmp_path)
     after = sets["after"]
     n1, n2 = len(val[1]["sentences"]), len(val[2]["sentences"])
     assert after["skipped"] == {EMPTY: 1, NO_TARGET: n1, NOT_ONE_TARGET: n2}
