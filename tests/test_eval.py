@@ -254,6 +254,23 @@ def test_rec_accuracy_counts_the_first_box(world_dir, tmp_path):
     assert m["parse_failures"] == len(range(7, n, 8)) > 0  # "I cannot find it." says "no object": not a failure
 
 
+@pytest.mark.parametrize("protocol", ["all", "single+pos", "bogus"])
+def test_rec_refuses_a_protocol(world_dir, tmp_path, capsys, protocol):
+    """REC asks one query per sentence whatever --protocol says: a protocol it would ignore (and write into its
+    report and run.json, so that `eval compare` flags two identical runs) is one error line, and nothing is
+    written."""
+    from conftest import one_error
+
+    out = tmp_path / "rec"
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--out", out, "--backend", "oracle",
+                   "--sets", "refcoco:val", "--protocol", protocol) == 2
+    one_error(capsys, "--protocol", protocol)
+    assert not out.exists()
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--out", out, "--backend", "oracle",
+                   "--sets", "refcoco:val", "--limit", "2") == 0
+    assert report_of(out)["protocol"] == "rec"
+
+
 def test_odinw_annotation_id_zero_is_evaluated(world_dir, tmp_path):
     """Roboflow/ODinW files number annotations from 0; COCOeval would never count id 0 as found."""
     doc = json.loads((world_dir / "odinw" / layouts.ODINW_SETS["PascalVOC"].annotation("valid")).read_text())
