@@ -204,14 +204,15 @@ class Misnamed:
                                        self.adapter.geometry(q.width, q.height), exact=True) for q in queries]
 
 
-def test_any_label_map_separates_localizing_from_naming(world_dir, tmp_path):
+@pytest.mark.parametrize("evaluator", ["faster-coco-eval", "pycocotools"])
+def test_any_label_map_separates_localizing_from_naming(world_dir, tmp_path, evaluator):
     """Boxes exactly right with every label wrong: mAP 0 and class-agnostic mAP 100 on detection queries; where a
     query names its category (single+pos), the category is not predicted and there is no class-agnostic mAP."""
     def metrics(protocol: str, out: Path) -> dict:
         sets = coco_sets(world_dir / "coco", "qwen2.5-vl", protocol=protocol, limit=24)
         answer(sets, lambda: Misnamed(list(sets[0].categories.values())), out, "qwen2.5-vl", 3136, 401408,
                batch_size=4)
-        return score("coco", sets, out, META, "constant", "pycocotools")["sets"]["coco/val2017"]
+        return score("coco", sets, out, META, "constant", evaluator)["sets"]["coco/val2017"]
 
     m = metrics("all", tmp_path / "all")
     assert (m["mAP"], m["unknown_labels"]) == (0.0, 0)
@@ -252,6 +253,23 @@ def test_rec_accuracy_counts_the_first_box(world_dir, tmp_path):
     assert n >= 4 and m["answered"] == n
     assert m["Acc@0.5"] == round(100 * len(range(0, n, 2)) / n, 2)
     assert m["parse_failures"] == len(range(7, n, 8)) > 0  # "I cannot find it." says "no object": not a failure
+
+
+@pytest.mark.parametrize("protocol", ["all", "single+pos", "bogus"])
+def test_rec_refuses_a_protocol(world_dir, tmp_path, capsys, protocol):
+    """REC asks one query per sentence whatever --protocol says: a protocol it would ignore (and write into its
+    report and run.json, so that `eval compare` flags two identical runs) is one error line, and nothing is
+    written."""
+    from conftest import one_error
+
+    out = tmp_path / "rec"
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--out", out, "--backend", "oracle",
+                   "--sets", "refcoco:val", "--protocol", protocol) == 2
+    one_error(capsys, "--protocol", protocol)
+    assert not out.exists()
+    assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--out", out, "--backend", "oracle",
+                   "--sets", "refcoco:val", "--limit", "2") == 0
+    assert report_of(out)["protocol"] == "rec"
 
 
 def test_odinw_annotation_id_zero_is_evaluated(world_dir, tmp_path):

@@ -122,3 +122,19 @@ def test_without_vlmeval_a_one_line_install_hint(world_dir, tiny_model_dir):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: eval qa needs VLMEvalKit: pip install 'visionr1[qa]' (it installs "
                                    "ms-vlmeval; nvidia-vlmeval works too)")
+
+
+def test_help_describes_what_eval_qa_does():
+    """`eval qa --help` describes its own folder and pixel defaults, not those of the box benchmarks: qa writes
+    VLMEvalKit's files (no predictions/) and has no released mode. The box benchmarks keep theirs."""
+    import typer
+
+    from visionr1.cli.eval import app
+
+    commands = typer.main.get_command(app).commands
+    qa = {p.name: p.help for p in commands["qa"].params}
+    coco = {p.name: p.help for p in commands["coco"].params}
+    assert "vlmeval/" in qa["out"] and "predictions/" not in qa["out"] and "predictions/" in coco["out"]
+    for name in ("min_pixels", "max_pixels"):
+        assert "released" not in qa[name] and "released mode" in coco[name]
+    assert "use_vllm" in qa["backend"] and "oracle" in coco["backend"]

@@ -227,9 +227,20 @@ class QAOptions:
     model_loader: str | None
 
 
-_QA = [("backend", Annotated[str, typer.Option(help="hf (generate) or vllm; with --engine vlmeval, vllm sets "
-                                                  "VLMEvalKit's use_vllm.")], "hf") if o[0] == "backend" else o
-       for o in _COMMON if o[0] in QAOptions.__dataclass_fields__]
+# the options eval qa shares with the box benchmarks, with the help of its own where theirs does not hold (qa has
+# no released mode, and its folder holds VLMEvalKit's files)
+_QA_OWN = {
+    "backend": (Annotated[str, typer.Option(help="hf (generate) or vllm; with --engine vlmeval, vllm sets "
+                                                 "VLMEvalKit's use_vllm.")], "hf"),
+    "out": (Annotated[Path, typer.Option(help="Output folder: vlmeval/ (VLMEvalKit's predictions and scores; "
+                                              "re-running reuses them), vlmeval_config.json, report.json, "
+                                              "report.md.")], Path("eval-out")),
+    "min_pixels": (Annotated[int | None, typer.Option(help="Image processor min_pixels (default: the training "
+                                                           "default 3136).")], None),
+    "max_pixels": (Annotated[int | None, typer.Option(help="Image processor max_pixels (default: the training "
+                                                           "default 401408).")], None),
+}
+_QA = [(o[0], *_QA_OWN[o[0]]) if o[0] in _QA_OWN else o for o in _COMMON if o[0] in QAOptions.__dataclass_fields__]
 
 
 @app.command("qa")

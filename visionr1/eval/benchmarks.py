@@ -34,6 +34,9 @@ def make_sets(benchmark: str, data: dict, family: str, protocol: str, limit: int
     if benchmark == "rec":
         from visionr1.eval.rec import rec_sets
 
+        if protocol != DEFAULT_PROTOCOL["rec"]:  # it would be ignored, yet recorded in the report and run.json
+            raise VisionR1Error(f"--protocol {protocol} does not apply to eval rec: REC asks one query per "
+                                "sentence (single+pos and all are protocols of the box benchmarks)")
         return rec_sets(root, Path(data["coco_root"]), data["sets"], family, limit=limit)
     if benchmark == "custom":
         from visionr1.eval.custom import custom_sets

@@ -201,7 +201,7 @@ def reward_terms(queries: list[Query], answers: list[str], family: str, min_pixe
 
 def mean_reward(es: EvalSet, records: dict[str, dict], family: str, min_pixels: int, max_pixels: int,
                 pre_resize: bool = False) -> dict:
-    """Mean reward terms of the answered queries: format (Eq. 3), recall (Eq. 5), precision (Eq. 6) and their
+    """Mean reward terms of the answered queries: format (Eq. 4), recall (Eq. 5), precision (Eq. 6) and their
     sum (0-3)."""
     answered = _answered(es, records)
     if not answered:

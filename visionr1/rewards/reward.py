@@ -105,8 +105,8 @@ class BatchScorer:
 
 def reward_funcs(config: RewardConfig | None = None) -> list[Callable[..., list[float]]]:
     """The dual format, recall and precision rewards as three TRL reward functions (logged by TRL as
-    ``rewards/format``, ``rewards/recall``, ``rewards/precision``). They share one scoring pass per batch;
-    weights of the config apply through TRL's ``reward_weights`` (each function returns its raw term)."""
+    ``rewards/format/mean``, ``rewards/recall/mean``, ``rewards/precision/mean``). They share one scoring pass per
+    batch; weights of the config apply through TRL's ``reward_weights`` (each function returns its raw term)."""
     scorer = BatchScorer(config or RewardConfig())
 
     def make(name: str, attr: str) -> Callable[..., list[float]]:
