@@ -272,6 +272,20 @@ def test_rec_refuses_a_protocol(world_dir, tmp_path, capsys, protocol):
     assert report_of(out)["protocol"] == "rec"
 
 
+def test_rec_runs_differing_only_in_box_scoring_options_are_comparable(world_dir, tmp_path, capsys):
+    """REC scores Acc@0.5 of the first box: the COCO evaluator and the score policy do not apply. They were
+    recorded all the same (the evaluator), so `eval compare --strict` refused two runs with the same answers."""
+    runs = []
+    for name, extra in (("a", ()), ("b", ("--evaluator", "pycocotools", "--score-policy", "rank-decay"))):
+        runs.append(tmp_path / name)
+        assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--out", runs[-1], "--backend", "oracle",
+                       "--sets", "refcoco:val", "--limit", "2", *extra) == 0
+        assert (report_of(runs[-1])["evaluator"], report_of(runs[-1])["score_policy"]) == ("n/a", "n/a")
+    capsys.readouterr()
+    assert run_cli("eval", "compare", *runs, "--strict") == 0
+    assert "not comparable" not in capsys.readouterr().out
+
+
 def test_odinw_annotation_id_zero_is_evaluated(world_dir, tmp_path):
     """Roboflow/ODinW files number annotations from 0; COCOeval would never count id 0 as found."""
     doc = json.loads((world_dir / "odinw" / layouts.ODINW_SETS["PascalVOC"].annotation("valid")).read_text())

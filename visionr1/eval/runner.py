@@ -164,9 +164,10 @@ def score(benchmark: str, sets: list[EvalSet], out: Path, meta: dict, score_poli
                           empty_sets=tuple(n for n, m in results.items() if m.get("detections") == 0))
               if kind == "boxes" else
               ["the released evaluation has no Qwen2.5-VL path for this benchmark: nothing to reproduce"])
+    boxes = kind != "rec"  # REC scores the first box: no COCO evaluator, no score policy
     report = {"created_by": "visionr1 eval", "visionr1": __version__, "benchmark": benchmark, "kind": kind,
-              **meta, "mode": mode, "differences": differ, "score_policy": score_policy if kind != "rec" else "n/a",
-              "evaluator": evaluator, "sets": results, "average": average, "headline": headline,
+              **meta, "mode": mode, "differences": differ, "score_policy": score_policy if boxes else "n/a",
+              "evaluator": evaluator if boxes else "n/a", "sets": results, "average": average, "headline": headline,
               "paper_reference": reference(benchmark, list(results), meta.get("limit"), mode=mode,
                                             synthetic=is_synthetic([es.coco for es in sets]))}
     write_report(report, out)
