@@ -14,10 +14,11 @@ from visionr1.inputs import read_json
 
 RUN_RECORD = "run.json"
 # options a resumed run may change without becoming another run: how long it runs, how it saves and logs, the
-# held-out evaluation (none of them changes what a step computes)
+# held-out evaluation, gradient checkpointing (memory for time; none of them changes what a step computes)
 RESUMABLE = ("max_steps", "num_train_epochs", "save_steps", "save_total_limit", "save_strategy", "logging_steps",
              "report_to", "progress_every", "heldout_every", "heldout_annotations", "heldout_images", "heldout_limit",
-             "heldout_protocol", "heldout_max_new_tokens")
+             "heldout_protocol", "heldout_max_new_tokens", "gradient_checkpointing", "gradient_checkpointing_kwargs",
+             "activation_checkpointing")
 IDENTITY = ("kind", "model", "model_fingerprint", "data_fingerprint", "config_hash")
 
 
