@@ -703,8 +703,11 @@ def test_run_identity_sees_weights_not_paths(tiny_model_dir, mix, tmp_path):
     a = run_record("grpo", str(tiny_model_dir), mix, options)
     assert differences(a, run_record("grpo", str(link), mix, options)) == []
     assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "max_steps": 8})) == []
-    assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04}))[0].startswith(
-        "options (config hash")
+    other = run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04, "lr_scheduler_type": "cosine"})
+    assert differences(a, other) == [  # the options that differ are named
+        "options: beta 0.2 (this run: 0.04), lr_scheduler_type TRL's default (this run: cosine)"]
+    legacy = {k: v for k, v in a.items() if k != "options"}  # a record written before the options were kept
+    assert differences(legacy, other)[0].startswith("options (config hash")
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
 
 
