@@ -703,9 +703,40 @@ def test_run_identity_sees_weights_not_paths(tiny_model_dir, mix, tmp_path):
     a = run_record("grpo", str(tiny_model_dir), mix, options)
     assert differences(a, run_record("grpo", str(link), mix, options)) == []
     assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "max_steps": 8})) == []
-    assert differences(a, run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04}))[0].startswith(
-        "options (config hash")
+    other = run_record("grpo", str(tiny_model_dir), mix, {**options, "beta": 0.04, "lr_scheduler_type": "cosine"})
+    assert differences(a, other) == [  # the options that differ are named
+        "options: beta 0.2 (this run: 0.04), lr_scheduler_type TRL's default (this run: cosine)"]
+    legacy = {k: v for k, v in a.items() if k != "options"}  # a record written before the options were kept
+    assert differences(legacy, other)[0].startswith("options (config hash")
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+
+
+def test_run_config_and_hash_hold_every_option_that_differs_from_trl(tmp_path):
+    """run_config.json and the config hash held only visionr1's options and a fixed list of TRL's: a run with
+    another --lr-scheduler-type or --warmup-steps was "this run already", and --resume continued it with the new
+    schedule. Every TRL option that differs from TRL's default is now recorded and hashed (gradient checkpointing,
+    memory for time, may change on resume); a hub token is never written."""
+    from visionr1.train.config import describe, load_config
+    from visionr1.train.record import config_hash
+
+    config = ROOT / "configs/grpo/tiny-cpu.yaml"
+
+    def options(**overrides):
+        return describe(load_config("grpo", config, {k: str(v) for k, v in overrides.items()}, tmp_path))
+
+    base = options()
+    assert base["save_steps"] == 2 and base["gradient_checkpointing"] is False  # from the YAML, TRL: 500, true
+    assert "lr_scheduler_type" not in base and "weight_decay" not in base  # at TRL's default
+    for key, value in (("lr_scheduler_type", "cosine"), ("warmup_steps", 5), ("weight_decay", 0.1),
+                       ("max_grad_norm", 0.5)):
+        other = options(**{key: value})
+        assert key in other and config_hash(other) != config_hash(base), key
+    assert config_hash(options(gradient_checkpointing="true")) == config_hash(base)
+    assert config_hash(options(max_steps=8, save_steps=4)) == config_hash(base)
+    recorded = options(hub_token="hf_secret")
+    assert "hub_token" not in recorded and "hf_secret" not in json.dumps(recorded, default=str)
+    sft = describe(load_config("sft", ROOT / "configs/sft/tiny-cpu.yaml", {}, tmp_path))
+    assert sft["learning_rate"] == 1e-4 and sft["max_length"] is None  # visionr1's default (TRL: 1024)
 
 
 def test_data_fingerprint_of_a_damaged_manifest_is_the_datasets_own(tmp_path):

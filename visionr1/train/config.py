@@ -15,7 +15,7 @@ import json
 import math
 import os
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -392,7 +392,9 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
     from_file = {k for k in values if k not in overrides}
     values.update(overrides)
     try:
-        return _checked_config(kind, cls, by_name, values, output_dir)
+        config = _checked_config(kind, cls, by_name, values, output_dir)
+        config._given = frozenset(values)  # what the file and the command line set (see describe)
+        return config
     except VisionR1Error as exc:  # a value the file gives, or no option named at all: the message names the file
         named = [k for k in values if f"--{k.replace('_', '-')}" in str(exc) or k in str(exc)]
         if path is not None and str(path) not in str(exc) and (set(named) & from_file or (from_file and not named)):
@@ -458,14 +460,25 @@ _ALWAYS = {"learning_rate", "num_train_epochs", "per_device_train_batch_size", "
 
 
 def describe(config) -> dict[str, Any]:
-    """The options that differ from TRL's defaults, every sampling and loss option (GRPO) and all of Vision-R1's
-    (for run_config.json)."""
+    """The options that differ from TRL's defaults (set by the YAML file or the command line, or a default of
+    visionr1's), every sampling and loss option (GRPO) and all of Vision-R1's (for run_config.json and the run
+    record's config hash). Credentials (``hub_token``, ...) are never recorded."""
     grpo = isinstance(config, VisionR1GRPOConfig)
-    base_fields = {f.name for f in fields(GRPOConfig if grpo else SFTConfig)}
+    trl = {f.name: _default(f) for f in fields(GRPOConfig if grpo else SFTConfig)}
+    ours = {f.name: _default(f) for f in fields(config)}
+    # TRL's __post_init__ derives some options from others (activation_checkpointing, ...): those not set
+    # (not given, TRL's default) are not recorded even where the derived value differs from the field's default
+    chosen = set(getattr(config, "_given", ())) | {k for k, v in trl.items() if k in ours and ours[k] != v}
     recorded = _ALWAYS | (set(SAMPLING_OPTIONS) | set(LOSS_OPTIONS) if grpo else set())
     out = {}
     for f in fields(config):
         v = getattr(config, f.name)
-        if f.name not in base_fields or f.name in recorded:
+        if f.name.endswith("_token") or f.name == "output_dir":
+            continue
+        if f.name not in trl or f.name in recorded or (f.name in chosen and v != trl[f.name]):
             out[f.name] = v if isinstance(v, (int, float, str, bool, list, dict, type(None))) else str(v)
     return out
+
+
+def _default(f) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default

@@ -14,10 +14,11 @@ from visionr1.inputs import read_json
 
 RUN_RECORD = "run.json"
 # options a resumed run may change without becoming another run: how long it runs, how it saves and logs, the
-# held-out evaluation (none of them changes what a step computes)
+# held-out evaluation, gradient checkpointing (memory for time; none of them changes what a step computes)
 RESUMABLE = ("max_steps", "num_train_epochs", "save_steps", "save_total_limit", "save_strategy", "logging_steps",
              "report_to", "progress_every", "heldout_every", "heldout_annotations", "heldout_images", "heldout_limit",
-             "heldout_protocol", "heldout_max_new_tokens")
+             "heldout_protocol", "heldout_max_new_tokens", "gradient_checkpointing", "gradient_checkpointing_kwargs",
+             "activation_checkpointing")
 IDENTITY = ("kind", "model", "model_fingerprint", "data_fingerprint", "config_hash")
 
 
@@ -42,6 +43,11 @@ def data_fingerprint(data: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def step_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that decide what a step computes (``describe`` less ``RESUMABLE``), as JSON values."""
+    return json.loads(json.dumps({k: v for k, v in sorted(options.items()) if k not in RESUMABLE}, default=str))
+
+
 def config_hash(options: dict[str, Any]) -> str:
     """A hash of the options that decide what a step computes (``describe`` less ``RESUMABLE``)."""
     kept = {k: v for k, v in sorted(options.items()) if k not in RESUMABLE}
@@ -55,7 +61,8 @@ def run_record(kind: str, model: str, data: Path, options: dict[str, Any]) -> di
     local = Path(model).is_dir()
     return {"kind": kind, "model": str(Path(model).resolve()) if local else model,
             "model_fingerprint": model_fingerprint(model), "data": str(Path(data).resolve()),
-            "data_fingerprint": data_fingerprint(data), "config_hash": config_hash(options)}
+            "data_fingerprint": data_fingerprint(data), "config_hash": config_hash(options),
+            "options": step_options(options)}  # what the hash covers: a refusal can name the options that differ
 
 
 def read_record(folder: Path) -> dict | None:
@@ -80,12 +87,32 @@ def differences(before: dict, now: dict) -> list[str]:
             continue
         if key == "model" and same_weights:
             continue  # the same checkpoint, moved or reached by another path
+        if key == "config_hash":
+            out.append(_changed_options(before, now) or f"options (config hash {was}, this run: {is_})")
+            continue
         out.append({"model_fingerprint": f"the weights of {was and before.get('model')} changed",
                     "data_fingerprint": f"data {before.get('data')} (fingerprint {was}, this run: {now.get('data')} "
-                                        f"{is_})",
-                    "config_hash": f"options (config hash {was}, this run: {is_})"}.get(key, f"{key} {was} (this "
-                                                                                            f"run: {is_})"))
+                                        f"{is_})"}.get(key, f"{key} {was} (this run: {is_})"))
     return out
+
+
+def _changed_options(before: dict, now: dict, most: int = 4) -> str:
+    """``options: name value (this run: value), ...`` for the options that differ between the two records (empty
+    where a record has no options: written before they were recorded)."""
+    a, b = before.get("options"), now.get("options")
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return ""
+    unset = object()
+
+    def shown(v) -> str:
+        return "TRL's default" if v is unset else v if isinstance(v, str) else json.dumps(v, default=str)
+
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, unset) != b.get(k, unset))
+    if not keys:
+        return ""
+    text = ", ".join(f"{k} {shown(a.get(k, unset)):.40} (this run: {shown(b.get(k, unset)):.40})"
+                     for k in keys[:most])
+    return "options: " + text + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def check_fresh(out: Path, record: dict, force: bool) -> bool:
