@@ -737,6 +737,8 @@ def test_run_config_and_hash_hold_every_option_that_differs_from_trl(tmp_path):
     assert "hub_token" not in recorded and "hf_secret" not in json.dumps(recorded, default=str)
     sft = describe(load_config("sft", ROOT / "configs/sft/tiny-cpu.yaml", {}, tmp_path))
     assert sft["learning_rate"] == 1e-4 and sft["max_length"] is None  # visionr1's default (TRL: 1024)
+    eos = describe(load_config("sft", ROOT / "configs/sft/tiny-cpu.yaml", {"eos_token": "<|endoftext|>"}, tmp_path))
+    assert eos["eos_token"] == "<|endoftext|>" and config_hash(eos) != config_hash(sft)  # a token, no credential
 
 
 def test_data_fingerprint_of_a_damaged_manifest_is_the_datasets_own(tmp_path):

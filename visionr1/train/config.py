@@ -459,10 +459,13 @@ _ALWAYS = {"learning_rate", "num_train_epochs", "per_device_train_batch_size", "
            "max_steps", "seed", "bf16", "attn_implementation"}
 
 
+_NOT_RECORDED = ("hub_token", "output_dir")  # a credential; the folder itself (a run moved is the same run)
+
+
 def describe(config) -> dict[str, Any]:
     """The options that differ from TRL's defaults (set by the YAML file or the command line, or a default of
     visionr1's), every sampling and loss option (GRPO) and all of Vision-R1's (for run_config.json and the run
-    record's config hash). Credentials (``hub_token``, ...) are never recorded."""
+    record's config hash). The hub token is never recorded."""
     grpo = isinstance(config, VisionR1GRPOConfig)
     trl = {f.name: _default(f) for f in fields(GRPOConfig if grpo else SFTConfig)}
     ours = {f.name: _default(f) for f in fields(config)}
@@ -473,7 +476,7 @@ def describe(config) -> dict[str, Any]:
     out = {}
     for f in fields(config):
         v = getattr(config, f.name)
-        if f.name.endswith("_token") or f.name == "output_dir":
+        if f.name in _NOT_RECORDED:
             continue
         if f.name not in trl or f.name in recorded or (f.name in chosen and v != trl[f.name]):
             out[f.name] = v if isinstance(v, (int, float, str, bool, list, dict, type(None))) else str(v)
