@@ -30,3 +30,23 @@ def test_unknown_family_and_bad_use():
         load_templates("llava")
     with pytest.raises(ValueError, match="exactly one category"):
         load_templates("qwen2.5-vl")["grounding"][0].render(["a", "b"])
+
+
+def test_a_mix_is_built_for_exactly_the_families_with_templates(tmp_path, capsys):
+    """data build kept its own family list beside templates/: one place decides now. A family with an adapter
+    but no templates (qwen2-vl) is refused at once, naming the ones a mix can be built for; every family with
+    templates passes the check."""
+    from conftest import coco_recipe, one_error, run_cli
+
+    from visionr1.data.templates import template_families
+    from visionr1.formats import FAMILIES
+    from visionr1.resources import resource_dir
+
+    assert template_families() == tuple(sorted(p.stem for p in (resource_dir("templates")).glob("*.yaml")))
+    assert set(template_families()) < set(FAMILIES) and "qwen2-vl" not in template_families()
+    recipe = coco_recipe(tmp_path)
+    assert run_cli("data", "build", "--out", tmp_path / "o", "--recipe", recipe, "--family", "qwen2-vl") == 2
+    line = one_error(capsys, "unknown family 'qwen2-vl' for data build")
+    assert all(f in line for f in template_families())
+    for family in template_families():
+        assert load_templates(family)

@@ -14,7 +14,7 @@ import numpy as np
 from visionr1 import __version__
 from visionr1.data.recipe import SOURCES, Recipe
 from visionr1.data.sampling import SourceReport, detection_samples, grounding_samples, rec_samples, renderer
-from visionr1.data.templates import load_templates
+from visionr1.data.templates import load_templates, template_families
 from visionr1.errors import VisionR1Error
 from visionr1.inputs import is_utf8, printable, read_json, resolved
 from visionr1.io import output_dir, sha256_file, write_json
@@ -26,7 +26,6 @@ PARQUET = "data.parquet"
 OFFICIAL_PARQUET = "official.parquet"
 ROOT_OPTIONS = {"coco": "--coco-root", "odinw": "--odinw-root", "v3det": "--v3det-root",
                 "refcoco": "--refcoco-root", "vg": "--vg-root"}
-FAMILIES = ("qwen2.5-vl", "griffon-g", "qwen3-vl", "qwen3-vl-thinking")
 
 Step = Callable[[str], None]
 
@@ -133,8 +132,8 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
     """Build the mix of ``recipe`` into ``out``. Without any dataset root, the synthetic world is written to
     ``out/world`` and used instead. ``check_images``: every image opened and decoded (unusable ones skipped and
     counted); without it an image file name that is not UTF-8 refuses the build."""
-    if family not in FAMILIES:
-        raise VisionR1Error(f"unknown family '{family}' for data build (choose from {', '.join(FAMILIES)})")
+    if family not in template_families():
+        raise VisionR1Error(f"unknown family '{family}' for data build (choose from {', '.join(template_families())})")
     if export not in (None, "official"):
         raise VisionR1Error(f"unknown export '{export}' (choose: official)")
     step = step or (lambda _: None)

@@ -32,12 +32,17 @@ class Template:
 
 
 @cache
+def template_families() -> tuple[str, ...]:
+    """The families with prompt templates (``templates/<family>.yaml``): the ones a mix can be built for."""
+    return tuple(sorted(p.stem for p in resource_dir("templates").glob("*.yaml")))
+
+
 def load_templates(family: str) -> dict[str, tuple[Template, ...]]:
     """Templates of ``family`` keyed by task."""
     path = resource_dir("templates") / f"{family}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise VisionR1Error(f"no templates for family '{family}' ({path} missing; known: {', '.join(known)})")
+        raise VisionR1Error(f"no templates for family '{family}' ({path} missing; known: "
+                            f"{', '.join(template_families())})")
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     sep = doc.get("list_separator", ", ")
     out = {}
