@@ -267,16 +267,16 @@ def test_damaged_checkpoint_refused_before_the_model_loads(tmp_path, capsys, dam
 
 
 @pytest.mark.parametrize(("doc", "message"), [
-    ({"per_device_train_batch_size": 8.5}, "--per-device-train-batch-size takes a int, got 8.5"),
-    ({"gradient_accumulation_steps": 2.0}, "--gradient-accumulation-steps takes a int, got 2.0"),
-    ({"learning_rate": "fast"}, "--learning-rate takes a float, got 'fast'"),
+    ({"per_device_train_batch_size": 8.5}, "--per-device-train-batch-size takes a whole number, got 8.5"),
+    ({"gradient_accumulation_steps": 2.0}, "--gradient-accumulation-steps takes a whole number, got 2.0"),
+    ({"learning_rate": "fast"}, "--learning-rate takes a number, got 'fast'"),
     ({"dataloader_num_workers": -1}, "--dataloader-num-workers must be >= 0"),
     ({"seed": 2**40}, "--seed must be in [0, 4294967295]"),
     ({"seed": -1}, "--seed must be in [0, 4294967295]"),
     ({"eval_strategy": "steps"}, "visionr1 train takes no eval data set"),
     ({"report_to": "no-such-tracker"}, "unknown tracker 'no-such-tracker'"),
     ({"save_strategy": "sometimes"}, "--save-strategy must be one of no, steps, epoch, best, got 'sometimes'"),
-    ({"report_to": ["none", 3]}, "--report-to takes a str"),
+    ({"report_to": ["none", 3]}, "--report-to takes text"),
     ({"max_length": 300}, "--max-length (300) is not longer than an image's tokens at --max-pixels"),
 ])
 def test_config_values_checked_before_anything_loads(tmp_path, capsys, doc, message):

@@ -185,8 +185,15 @@ SEEDS = ("seed", "data_seed")  # numpy takes seeds in [0, MAX_SEED]
 OWNED_INIT_KWARGS = {"dtype": "bf16", "torch_dtype": "bf16", "attn_implementation": "attn_implementation"}
 
 
+_TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text",
+               "list": "a list", "tuple": "a list", "dict": "a mapping"}
+
+
 def _type_name(f) -> str:
-    return str(f.type).replace("<class '", "").replace("'>", "")
+    """What option ``f`` takes, in words: ``int | None`` -> "a whole number" (None: the option's "none")."""
+    parts = [p.strip() for p in str(f.type).replace("<class '", "").replace("'>", "").split("|")]
+    words = [_TYPE_WORDS.get(p.split("[")[0], p) for p in parts if p not in ("None", "NoneType")]
+    return " or ".join(dict.fromkeys(words))
 
 
 def coerce(f, raw: Any) -> Any:
@@ -216,7 +223,7 @@ def coerce(f, raw: Any) -> Any:
             else:
                 return raw
         except (ValueError, yaml.YAMLError):
-            raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got '{raw}'") from None
+            raise VisionR1Error(f"option {flag} takes {_type_name(f)}, got '{raw}'") from None
         raw = value
     if raw is None and ("None" in kind or "Optional" in kind):
         return None
@@ -224,7 +231,7 @@ def coerce(f, raw: Any) -> Any:
     numeric = not container and ("float" in kind or "int" in kind) and "str" not in kind
     if numeric and (isinstance(raw, bool) or not isinstance(raw, (int, float))
                     or ("float" not in kind and isinstance(raw, float))):  # 2.5 (or 2.0) for a count
-        raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
+        raise VisionR1Error(f"option {flag} takes {_type_name(f)}, got {raw!r}")
     if numeric and not math.isfinite(raw):
         raise VisionR1Error(f"option {flag} must be a finite number, got {raw}")
     if not container and "bool" in kind and "str" not in kind and not isinstance(raw, bool):
@@ -232,7 +239,7 @@ def coerce(f, raw: Any) -> Any:
     if not container and "str" in kind and not isinstance(raw, str) and not (
             isinstance(raw, bool) and "bool" in kind) and not (
             isinstance(raw, (int, float)) and not isinstance(raw, bool) and ("int" in kind or "float" in kind)):
-        raise VisionR1Error(f"option {flag} takes a {_type_name(f)}, got {raw!r}")
+        raise VisionR1Error(f"option {flag} takes {_type_name(f)}, got {raw!r}")
     return raw
 
 
