@@ -130,7 +130,7 @@ def test_bad_inputs(tiny_model_dir, mix, tmp_path, capsys):
     assert grpo("--model", tiny_model_dir, "--data", tmp_path / "nope") == 2
     assert "dataset folder not found" in _one_line(capsys)
     assert grpo("--model", tiny_model_dir, "--data", mix, "--learning-rat", "1e-5") == 2
-    assert "unknown option 'learning_rat' (did you mean 'learning_rate'?)" in _one_line(capsys)
+    assert "unknown option '--learning-rat' (did you mean '--learning-rate'?)" in _one_line(capsys)
     bad = tmp_path / "bad.yaml"
     bad.write_text("beta: 0.2\nswich: 0.5\n")
     assert grpo("--model", tiny_model_dir, "--data", mix, "--config", bad) == 2

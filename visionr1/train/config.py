@@ -138,12 +138,17 @@ class VisionR1SFTConfig(_Common, SFTConfig):
 KINDS = {"grpo": VisionR1GRPOConfig, "sft": VisionR1SFTConfig}
 
 
-def _unknown(where: str, keys, known: set[str]) -> None:
+def _unknown(where: str, keys, known: set[str], flags: bool = False) -> None:
+    """An option no config has is one line with the closest known one, spelt as written (``flags``: the command
+    line's ``--max-step``, else the YAML file's ``max_step``)."""
+    def spelt(name: str) -> str:
+        return "--" + name.replace("_", "-") if flags else name
+
     for key in keys:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise VisionR1Error(f"{where}: unknown option '{key}'{hint}")
+            hint = f" (did you mean '{spelt(close[0])}'?)" if close else ""
+            raise VisionR1Error(f"{where}: unknown option '{spelt(key)}'{hint}")
 
 
 def parse_overrides(args: list[str]) -> dict[str, str]:
@@ -395,7 +400,7 @@ def load_config(kind: str, path: Path | None, overrides: dict[str, Any], output_
         _unknown(str(path), doc, set(by_name))
         values.update({k: ("yes" if v else "no") if isinstance(v, bool) and str(by_name[k].type) == "str" else v
                        for k, v in doc.items()})  # YAML reads `save_strategy: no` as false
-    _unknown("command line", overrides, set(by_name))
+    _unknown("command line", overrides, set(by_name), flags=True)
     from_file = {k for k in values if k not in overrides}
     values.update(overrides)
     try:
