@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import build_coco, coco_issues, coco_recipe, edit_coco, one_error, run_cli
+from hypothesis import example, given
+from hypothesis import strategies as st
 from PIL import Image
 
 from visionr1.data.build import BUILD_MARKER, load_manifest
@@ -301,3 +303,14 @@ def test_unchecked_build_refuses_an_image_name_not_in_utf8(coco_copy, tmp_path):
     assert not out.exists() or not any(out.iterdir())
     result = build(recipe, tmp_path / "checked", roots={"coco": coco_copy}, allow_short=True)
     assert result.manifest["sources"]["coco"]["issues"][f"{images.NOT_TEXT} (skipped)"] == 1
+
+
+@given(st.text(alphabet=" .aB\t", max_size=12))
+@example("a dog .")
+def test_vg_phrase_key_has_no_edge_space_or_closing_stop(phrase):
+    """"a dog ." became the prompt text "a dog " (a trailing space) and a group apart from "a dog"."""
+    from visionr1.data.sources.vg import phrase_key
+
+    key = phrase_key(phrase)
+    assert key == key.strip() and not key.endswith(".") and "  " not in key
+    assert phrase_key(key) == key and phrase_key(phrase.upper() + " .") == key

@@ -44,8 +44,10 @@ class _Meta(msgspec.Struct, gc=False):
     url: str = ""
 
 
-def _phrase_key(phrase: str) -> str:
-    return " ".join(phrase.split()).casefold().rstrip(".")
+def phrase_key(phrase: str) -> str:
+    """A region phrase as prompt text and grouping key: spaces collapsed, case folded, a closing full stop (with
+    any space before it) dropped ("A dog ." and "a dog" are one phrase)."""
+    return " ".join(phrase.split()).casefold().rstrip(". ")
 
 
 def _dedupe(boxes: np.ndarray) -> np.ndarray:
@@ -95,7 +97,7 @@ def read_vg(root: Path, *, min_targets: int = 1, check_images: bool = True) -> E
         width, height, folder = meta
         groups: dict[str, list[_Region]] = {}
         for r in entry.regions:
-            k = _phrase_key(r.phrase)
+            k = phrase_key(r.phrase)
             if k:
                 groups.setdefault(k, []).append(r)
         img = len(paths)
