@@ -421,3 +421,13 @@ def test_missing_train2014_is_an_error_naming_the_folder(world_dir, tmp_path, ca
                    "--backend", "oracle") == 2
     assert f"{coco / 'train2014'} is not a folder" in one_error(capsys)
     assert not (tmp_path / "e" / "report.json").exists()
+
+
+@pytest.mark.parametrize(("pool", "share"), [(1, "0.08%"), (122, "9.8%"), (1000, "80%")])
+def test_allow_short_says_the_share_it_drew(pool, share):
+    """The shrink factor was printed to one decimal of a percent: a source a thousand times short said it drew
+    "0.0% of each part"."""
+    from visionr1.data.sampling import plan
+
+    hard, easy, _, short = plan("coco", 2500, 0, 0.5, pool, 10_000, 0, allow_short=True)  # 1250 hard asked
+    assert f", {share} of each part, nothing substituted" in short and hard == easy == pool

@@ -87,7 +87,7 @@ def plan(where: str, positives: int, negatives: int, hard_share: float | None, n
         raise VisionR1Error(short + "; give the missing data or use --allow-short to build a smaller mix")
     drawn = (f"{counts[0]} hard, {counts[1]} easy, {counts[2]} negative" if hard_share is not None
              else f"{got[0]} with objects, {got[1]} negative")
-    short += (f"; --allow-short kept the recipe's shares: drew {sum(got)} ({drawn}), {factor:.1%} of each part, "
+    short += (f"; --allow-short kept the recipe's shares: drew {sum(got)} ({drawn}), {100 * factor:.2g}% of each part, "
               "nothing substituted")
     return *counts, short
 
