@@ -16,7 +16,9 @@ from visionr1.synth.pretrain_config import PretrainConfig
 
 PRETRAIN = PretrainConfig()  # the defaults of `synth pretrain`
 
-app = typer.Typer(help="Synthetic stand-ins: a shapes world in the real dataset formats, a tiny Qwen2.5-VL.",
+app = typer.Typer(help="Synthetic stand-ins: a shapes world in the real dataset formats, random Qwen2.5-VL / "
+                       "Qwen3-VL / Qwen3.5 checkpoints in the hub's file layouts, and the pretraining of a base "
+                       "that localizes (the demo's).",
                   no_args_is_help=True, rich_markup_mode="markdown")
 
 
