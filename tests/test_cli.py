@@ -25,6 +25,15 @@ def test_help_lists_only_implemented_groups(capsys):
         assert g.typer_instance.registered_commands, f"group {g.name} has no commands"
 
 
+def test_synth_help_names_what_its_commands_make(capsys):
+    """The synth group's help (also in the top-level command list) names the stand-ins of every command: the world,
+    the checkpoint families of tiny-model and pretraining."""
+    assert run_cli("synth", "--help") == 0
+    about = " ".join(capsys.readouterr().out.split("Options")[0].split())
+    for what in ("shapes world", "Qwen2.5-VL", "Qwen3-VL", "Qwen3.5", "pretraining"):
+        assert what in about, what
+
+
 def test_version(capsys):
     assert run_cli("--version") == 0
     assert capsys.readouterr().out.strip().startswith("visionr1 ")

@@ -98,3 +98,25 @@ def test_reward_trend_against_noise_and_standard_error():
     assert not f["rising_se"] and not f["rising"] and abs(f["rise"]) < 2 * f["se"]
     assert r["rising"] and r["rising_se"] and r["noise"] < 1e-9 and r["rise"] == round(
         sum(ramp[-25:]) / 25 - sum(ramp[:25]) / 25, 4)
+
+
+def test_the_demo_world_and_mix_are_named_where_they_are_described():
+    """`synth world --profile`'s help ties "the demo" to the profile the demo writes, and only the recipe the demo
+    builds says in its description that the demo uses it (a dense-world recipe is not the demo's)."""
+    import re
+
+    import typer
+    import yaml
+
+    from visionr1.cli.demo import PROFILE, RECIPE
+    from visionr1.cli.synth import app
+    from visionr1.resources import resource_dir
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["world"].params}
+    before = params["profile"].help.split("the demo")
+    assert len(before) == 2, params["profile"].help
+    assert re.findall(r"\b(standard|dense|simple) \(", before[0])[-1] == PROFILE
+    users = {doc["name"] for doc in (yaml.safe_load(f.read_text()) for f in
+                                     (resource_dir("configs") / "recipes").glob("*.yaml"))
+             if "demo" in doc.get("description", "")}
+    assert users == {RECIPE}

@@ -243,8 +243,9 @@ def markdown(summary: dict) -> str:
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Output folder of the whole run (world, model, mix, checkpoints, "
-                                           "evaluations, report).")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="Output folder of the whole run (world, mix, checkpoints, evaluations, "
+                                           "report; the base model is read from models/shapes-base).")]
+    = Path("runs/demo"),
     fast: Annotated[bool, typer.Option("--fast", help="The smallest run that passes every stage (for CI): 3 steps, "
                                                       "8 queries per set; 0.3 min measured on 2 CPU cores, "
                                                       "nothing else running.")] = False,

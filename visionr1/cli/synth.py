@@ -16,7 +16,9 @@ from visionr1.synth.pretrain_config import PretrainConfig
 
 PRETRAIN = PretrainConfig()  # the defaults of `synth pretrain`
 
-app = typer.Typer(help="Synthetic stand-ins: a shapes world in the real dataset formats, a tiny Qwen2.5-VL.",
+app = typer.Typer(help="Synthetic stand-ins: a shapes world in the real dataset formats, random Qwen2.5-VL / "
+                       "Qwen3-VL / Qwen3.5 checkpoints in the hub's file layouts, and the pretraining of a base "
+                       "that localizes (the demo's).",
                   no_args_is_help=True, rich_markup_mode="markdown")
 
 
@@ -29,8 +31,9 @@ def world(
                                              "with it.")] = 200,
     profile: Annotated[str, typer.Option(help="standard (1-40 objects, tiny ones, crowds, 160-640 px images), "
                                               "dense (1-14 objects, about half of the COCO scenes with more than "
-                                              "10, on 112 x 112 images: the demo) or simple (1-3 large objects "
-                                              "on 112 x 112 images).")] = "standard",
+                                              "10, on 112 x 112 images: recipe shapes-dense) or simple (1-3 large "
+                                              "objects on 112 x 112 images: the demo and the shipped base).")]
+    = "standard",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier world written to --out.")] = False,
 ) -> None:
     """Write a deterministic synthetic localization world: COCO, ODinW, V3Det, RefCOCO/+/g, gRefCOCO and
@@ -192,8 +195,8 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
 
 @app.command("pretrain")
 def pretrain(
-    world: Annotated[Path, typer.Option(help="A world written by `visionr1 synth world --profile dense` (or "
-                                             "simple); its seed fixes the category vocabulary.")],
+    world: Annotated[Path, typer.Option(help="A world written by `visionr1 synth world --profile simple` (or "
+                                             "dense); its seed fixes the category vocabulary.")],
     out: Annotated[Path, typer.Option(help="Folder for the checkpoint (created; must be empty unless --resume "
                                            "or --force).")],
     size: Annotated[str, typer.Option(help="Size preset of the initial random weights (synth tiny-model).")]

@@ -81,7 +81,7 @@ class ModelSize:
 SIZES = {
     # < 2M parameters: fast enough for CPU tests of every code path
     "tiny": ModelSize(2048, 64, 2, 4, 2, 128, 32, 2, 2, 64),
-    # ~10M parameters: big enough to learn the synthetic world on a CPU (learning benchmark)
+    # ~4.8M parameters: big enough to learn the synthetic world on a CPU (models/shapes-base, learning benchmark)
     "small": ModelSize(4096, 256, 4, 8, 4, 768, 128, 4, 4, 256),
 }
 
