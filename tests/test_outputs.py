@@ -39,6 +39,20 @@ def test_load_pickle_refuses_globals_and_runs_nothing(tmp_path, monkeypatch):
         load_pickle(p)
 
 
+def test_a_failed_block_leaves_no_folder_lock_dir_made(tmp_path):
+    """A run refused inside the lock (``--resume`` of a folder that does not exist) left the empty folders the
+    lock had created: they are removed again; folders that were there, or hold what the block wrote, are kept."""
+    (tmp_path / "there").mkdir()
+    for target in (tmp_path / "there" / "a" / "b", tmp_path / "there"):
+        with pytest.raises(VisionR1Error, match="refused"), lock_dir(target):
+            raise VisionR1Error("refused")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["there"]
+    with pytest.raises(KeyboardInterrupt), lock_dir(tmp_path / "there" / "new") as out:
+        (out / "kept.txt").write_text("the block's")
+        raise KeyboardInterrupt
+    assert (tmp_path / "there" / "new" / "kept.txt").is_file()
+
+
 def test_lock_dir_keeps_a_second_run_out(tmp_path):
     with lock_dir(tmp_path / "out") as out:
         with pytest.raises(VisionR1Error, match="is in use by another visionr1 run"), lock_dir(out):

@@ -66,10 +66,12 @@ def prepare_output_dir(path: str | Path, *, force: bool = False, marker: str | t
 def lock_dir(path: str | Path) -> Iterator[Path]:
     """Hold an exclusive advisory lock (``flock``) on the folder ``path`` (created if needed) for the block, so
     that two runs writing into the same folder cannot interleave: the second one stops with an error at once.
-    The lock is on the folder itself (no lock file is left behind) and ends with the process."""
+    The lock is on the folder itself (no lock file is left behind) and ends with the process. If the block fails
+    (a refused ``--resume``, any error), the folders this created are removed again where they are still empty."""
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise VisionR1Error(f"output path {out} exists and is not a directory")
+    made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
@@ -82,6 +84,13 @@ def lock_dir(path: str | Path) -> Iterator[Path]:
             raise VisionR1Error(f"output directory {out} is in use by another visionr1 run (it holds the folder's "
                                 "lock); wait for it to finish or choose another folder") from None
         yield out
+    except BaseException:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (what the block wrote is the caller's to keep or remove), or gone
+                break
+        raise
     finally:
         os.close(fd)
 
