@@ -64,7 +64,9 @@ QWEN_VL_CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class ModelSize:
-    """Architecture sizes of a synthetic checkpoint (BPE vocabulary before the special tokens)."""
+    """Architecture sizes of a synthetic checkpoint. ``vocab`` is the BPE trainer's target before the special
+    tokens, an upper bound: the small corpus yields fewer merges (``config.json``'s ``vocab_size`` is the real
+    size, 894 for ``small``)."""
 
     vocab: int
     hidden: int
