@@ -67,7 +67,12 @@ def test_output_dir_removes_a_failed_output(tmp_path):
     with pytest.raises(VisionR1Error, match=f"cannot write {out / 'a'}: No space left on device"), output_dir(out):
         (out / "a").write_text("partial")
         raise OSError(28, "No space left on device", str(out / "a"))
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # as it was: the folder it made is gone too
+    out.mkdir()
+    with pytest.raises(VisionR1Error, match="No space left on device"), output_dir(out):
+        (out / "a").write_text("partial")
+        raise OSError(28, "No space left on device", str(out / "a"))
+    assert list(out.iterdir()) == []  # a folder given empty stays, empty
 
 
 @pytest.mark.parametrize("args, message", [
@@ -99,7 +104,7 @@ def test_synth_world_on_a_full_disk_leaves_nothing_and_recovers(tmp_path, capsys
     assert code == 2
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and f"cannot write {out}" in errors[0] and "File too large" in errors[0]
-    assert list(out.iterdir()) == []  # nothing half-written presented as a world
+    assert not out.exists()  # nothing half-written presented as a world
     assert run_cli("synth", "world", "--out", out, "--images", 2) == 0
     assert (out / "world.json").is_file()
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("rendering images: ")]
