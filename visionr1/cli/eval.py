@@ -123,10 +123,12 @@ def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list,
 
     released = opts.mode == "released"
     model = opts.model or "(oracle)"
+    # what decides the answers (the scoring options, --limit and the number of processes may change on a re-run)
     claim_run(opts.out, {"model": str(resolved(model)) if Path(model).is_dir() else model,
                          "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
                          "family": opts.family, "mode": opts.mode, "min_pixels": min_pixels, "max_pixels": max_pixels,
-                         "protocol": protocol, "max_new_tokens": opts.max_new_tokens}, write=state.is_main_process)
+                         "protocol": protocol, "max_new_tokens": opts.max_new_tokens, "batch_size": batch_size,
+                         "model_loader": opts.model_loader}, sets, write=state.is_main_process)
     # no process answers before every process has checked what --out holds (another's first answers would look like
     # an unknown run's)
     state.wait_for_everyone()
