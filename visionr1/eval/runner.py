@@ -61,10 +61,10 @@ def model_fingerprint(model: str | None) -> str | None:
 def claim_run(out: Path, identity: dict, sets: list[EvalSet] = (), write: bool = True) -> None:
     """Make sure the answers already in ``out`` come from the run described by ``identity`` (every setting that
     decides an answer: model and its fingerprint, backend, family, mode, pixel limits, protocol, answer length,
-    batch size, model loader; the caller's dict is the list) and were given to the queries of ``sets`` (see
-    ``query_key``), then record it in ``out/run.json`` (the main process writes). Answers made otherwise are never
-    mixed with this run's: a one-line error says what differs, before any model is loaded, and nothing in ``out``
-    changes."""
+    batch size, model loader; the caller's dict is the list; a dict value holds one entry per set, and only the
+    sets in both must agree) and were given to the queries of ``sets`` (see ``query_key``), then record it in
+    ``out/run.json`` (the main process writes). Answers made otherwise are never mixed with this run's: a one-line
+    error says what differs, before any model is loaded, and nothing in ``out`` changes."""
     path = out / RUN_FILE
     held = sorted({out / p.relative_to(out).parts[0] for pattern in ANSWERS for p in out.glob(pattern)})
     if held:
@@ -72,9 +72,16 @@ def claim_run(out: Path, identity: dict, sets: list[EvalSet] = (), write: bool =
             raise VisionR1Error(f"--out {out} holds answers of an unknown run (no {RUN_FILE}: an older visionr1 did "
                                 "not record which model answered): give a new --out")
         before = read_json(path, dict)
-        diff = [f"{k} {before[k]!r} (this run: {identity.get(k)!r})" if k in before else
-                f"{k} not recorded (this run: {identity[k]!r})" for k in dict.fromkeys([*identity, *before])
-                if k not in before or k not in identity or before[k] != identity[k]]
+        diff = []
+        for k in dict.fromkeys([*identity, *before]):
+            if k not in before:
+                diff.append(f"{k} not recorded (this run: {identity[k]!r})")
+            elif isinstance(before[k], dict) and isinstance(identity.get(k), dict):  # per set: those in both agree
+                diff += [f"{k} {s} {v!r} (this run: {identity[k][s]!r})" for s, v in before[k].items()
+                         if s in identity[k] and identity[k][s] != v]
+                identity = {**identity, k: {**before[k], **identity[k]}}  # a set added to the folder is recorded
+            elif before[k] != identity.get(k) or k not in identity:
+                diff.append(f"{k} {before[k]!r} (this run: {identity.get(k)!r})")
         diff = diff or _other_queries(out, sets)
         if diff:
             raise VisionR1Error(f"--out {out} holds answers of another run: {'; '.join(diff)}. Give a new --out, or "
