@@ -117,7 +117,7 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
 def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list, state, protocol: str,
                       min_pixels: int, max_pixels: int, batch_size: int, evaluator: str) -> None:
     """The part of ``_run`` that writes into ``--out``: claim it, answer, score, report."""
-    from visionr1.eval.backends import make_backend
+    from visionr1.eval.backends import hf_dtype, make_backend
     from visionr1.eval.report import reference_lines, report_table
     from visionr1.eval.runner import answer, claim_run, model_fingerprint, score
 
@@ -128,7 +128,8 @@ def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list,
                          "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
                          "family": opts.family, "mode": opts.mode, "min_pixels": min_pixels, "max_pixels": max_pixels,
                          "protocol": protocol, "max_new_tokens": opts.max_new_tokens, "batch_size": batch_size,
-                         "model_loader": opts.model_loader}, sets, write=state.is_main_process)
+                         "model_loader": opts.model_loader, "dtype": hf_dtype() if opts.backend == "hf" else None},
+             sets, write=state.is_main_process)
     # no process answers before every process has checked what --out holds (another's first answers would look like
     # an unknown run's)
     state.wait_for_everyone()

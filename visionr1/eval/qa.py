@@ -126,6 +126,7 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
     os.environ["LMUData"] = str(lmu_data.resolve())  # noqa: SIM112 - VLMEvalKit's variable
     vd = import_vlmeval()
     check_lmudata(lmu_data, benchmarks, vd)
+    from visionr1.eval.backends import hf_dtype
     from visionr1.eval.runner import claim_run, model_fingerprint
     from visionr1.inputs import resolved
 
@@ -136,6 +137,7 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
                     "model_fingerprint": model_fingerprint(model), "engine": engine, "backend": backend,
                     "family": family, "min_pixels": min_pixels, "max_pixels": max_pixels,
                     "max_new_tokens": max_new_tokens, "model_loader": loader,
+                    "dtype": hf_dtype() if engine == "visionr1" and backend == "hf" else None,
                     "benchmarks": {b: file_hash(lmu_data / f"{b}.tsv", "sha256") for b in benchmarks}}, write=is_main)
     from vlmeval.inference import infer_data_job
     from vlmeval.smp import get_pred_file_path
