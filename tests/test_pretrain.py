@@ -168,6 +168,14 @@ def test_resume_on_another_world_is_refused(simple_world, tmp_path, capsys):
     with pytest.raises(VisionR1Error, match="world"):
         pt.pretrain(other, cut, cfg, resume=True)
     pt.check_resume(cut, replace(cfg, save_every=3, log_every=2, probe_every=1), pt.world_info(simple_world))
+    # a run started on a GPU (bfloat16 autocast) is not continued on the CPU, nor the other way round
+    config = cut / pt.STATE / "config.json"
+    started = json.loads(config.read_text())
+    assert started["device"] == pt.train_device()
+    other_device = "cpu" if pt.train_device() == "cuda" else "cuda"
+    config.write_text(json.dumps({**started, "device": other_device}))
+    with pytest.raises(VisionR1Error, match=f"device '{other_device}' \\(this run: '{pt.train_device()}'\\)"):
+        pt.check_resume(cut, cfg, pt.world_info(simple_world))
 
 
 def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):

@@ -301,10 +301,17 @@ def probe(model, batch: dict) -> dict[str, float]:
 MAY_CHANGE = ("save_every", "probe_every", "log_every")  # how often to save, probe and log: a resume may change them
 
 
+def train_device() -> str:
+    """Where pretraining runs: a GPU (bfloat16 autocast) if there is one, else the CPU (float32)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def run_record(cfg: PretrainConfig, world: dict) -> dict:
     """What decides a pretraining run's weights, kept in its state folder: the world's seed and profile (every
-    sample is drawn from them) and the options."""
-    return {"world": world, **asdict(cfg)}
+    sample is drawn from them), the device (bfloat16 autocast on a GPU, float32 on the CPU) and the options."""
+    return {"world": world, "device": train_device(), **asdict(cfg)}
 
 
 def check_resume(out: Path, cfg: PretrainConfig, world: dict) -> None:
@@ -356,7 +363,7 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
         state_dir.mkdir()
         (state_dir / "config.json").write_text(json.dumps(run_record(cfg, info)))
         (out / LOG).unlink(missing_ok=True)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = train_device()
     model, processor = load_model(str(out), family=cfg.family, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
