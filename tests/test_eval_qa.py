@@ -15,6 +15,7 @@ from conftest import one_error, run_cli
 
 from visionr1.errors import VisionR1Error
 from visionr1.eval.qa import PAPER_QA, import_vlmeval, run_qa, vlmeval_config
+from visionr1.io import lock_dir
 from visionr1.synth.writers import LMU_SHAPES
 
 csv.field_size_limit(1 << 30)
@@ -92,6 +93,9 @@ def test_tiny_model_through_the_cli(world_dir, tiny_model_dir, tmp_path, capsys)
                         (["--max-pixels", "802816"], "max_pixels 401408 (this run: 802816)")):
         assert run_cli(*args, *extra) == 2
         one_error(capsys, f"--out {tmp_path} holds answers of another run", what)
+    with lock_dir(tmp_path):  # what a running evaluation holds: a second one stops at once
+        assert run_cli(*args) == 2
+        one_error(capsys, tmp_path, "in use by another visionr1 run")
     assert _files(tmp_path) == before
 
 

@@ -270,6 +270,7 @@ def qa_cmd(opts: QAOptions,
     from visionr1.eval.qa import PAPER_QA, run_qa
     from visionr1.eval.report import reference_lines, report_table
     from visionr1.formats import check_pixel_limits
+    from visionr1.io import lock_dir
 
     if opts.model is None:
         raise VisionR1Error("eval qa needs --model")
@@ -288,11 +289,12 @@ def qa_cmd(opts: QAOptions,
 
     state = PartialState(cpu=not torch.accelerator.is_available())
     lmu = lmu_data or Path.home() / "LMUData"
-    report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
-                    engine=engine, family=opts.family, backend=opts.backend, min_pixels=min_pixels,
-                    max_pixels=max_pixels,
-                    max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
-                    limit=opts.limit, device=state.device, is_main=state.is_main_process)
+    # the main process locks --out, as the box benchmarks do: a second run into it stops at once
+    with lock_dir(opts.out) if state.is_main_process else contextlib.nullcontext():
+        report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
+                        engine=engine, family=opts.family, backend=opts.backend, min_pixels=min_pixels,
+                        max_pixels=max_pixels, max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
+                        limit=opts.limit, device=state.device, is_main=state.is_main_process)
     if report:
         console.out.print(report_table(report))
         for line in reference_lines(report):
