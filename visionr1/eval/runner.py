@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from visionr1 import __version__
@@ -58,10 +58,10 @@ def model_fingerprint(model: str | None) -> str | None:
     return h.hexdigest()[:16]
 
 
-def claim_run(out: Path, identity: dict, sets: list[EvalSet] = (), write: bool = True) -> None:
+def claim_run(out: Path, identity: dict, sets: Sequence[EvalSet] = (), write: bool = True) -> None:
     """Make sure the answers already in ``out`` come from the run described by ``identity`` (every setting that
     decides an answer: model and its fingerprint, backend, family, mode, pixel limits, protocol, answer length,
-    batch size, model loader; the caller's dict is the list; a dict value holds one entry per set, and only the
+    batch size, model loader, dtype; the caller's dict is the list; a dict value holds one entry per set, and only the
     sets in both must agree) and were given to the queries of ``sets`` (see ``query_key``), then record it in
     ``out/run.json`` (the main process writes). Answers made otherwise are never mixed with this run's: a one-line
     error says what differs, before any model is loaded, and nothing in ``out`` changes."""
@@ -98,7 +98,7 @@ def query_key(q: Query) -> str:
     return hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:16]
 
 
-def _other_queries(out: Path, sets: list[EvalSet]) -> list[str]:
+def _other_queries(out: Path, sets: Sequence[EvalSet]) -> list[str]:
     """Per set, the answers in ``out`` to a query of this run's id that asked something else (``query_key``)."""
     diff = []
     for es in sets:
