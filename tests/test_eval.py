@@ -425,6 +425,24 @@ def test_an_eval_folder_remembers_what_answered(world_dir, tiny_model_dir, tmp_p
     assert "holds answers of an unknown run" in _one_line(capsys)
 
 
+def test_answers_in_another_dtype_are_not_reused(world_dir, tiny_model_dir, tmp_path, capsys):
+    """The hf backend answers in bfloat16 on a GPU and float32 elsewhere: a folder whose answers were made in the
+    other dtype (a run started on another machine) is refused before the model loads."""
+    from visionr1.eval.backends import hf_dtype
+
+    out = tmp_path / "run"
+    cmd = ["eval", "odinw", "--data-root", world_dir / "odinw", "--sets", "pothole", "--out", out, "--limit", "1",
+           "--model", tiny_model_dir, "--max-new-tokens", "2"]
+    assert run_cli(*cmd) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["dtype"] == hf_dtype()
+    other = "float32" if hf_dtype() == "bfloat16" else "bfloat16"
+    (out / "run.json").write_text(json.dumps({**run, "dtype": other}))
+    capsys.readouterr()
+    assert run_cli(*cmd) == 2
+    assert f"dtype '{other}' (this run: '{hf_dtype()}')" in _one_line(capsys)
+
+
 def test_model_fingerprint_changes_with_the_weights(tiny_model_dir, tmp_path):
     from visionr1.eval.runner import model_fingerprint
 

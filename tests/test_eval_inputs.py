@@ -243,6 +243,61 @@ def test_a_second_eval_into_the_same_out_is_refused(custom, tmp_path, capsys):
     assert run_eval(ann, images, out) == 0
 
 
+def _files(out: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+@pytest.mark.parametrize("change", ["categories", "boxes", "images"])
+def test_answers_to_other_data_are_not_reused(custom, tmp_path, capsys, change):
+    """Another annotations file or image folder under the same set name (renamed categories: other prompts; moved
+    boxes: another ground truth, which the oracle answers; other images) is not answered from the answers in
+    --out: one line naming the set, and the folder is left as it was. Another --limit reuses the same answers."""
+    ann, images, doc = custom
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out, "--limit", "2") == 0
+    assert run_eval(ann, images, out) == 0 and report(out)["sets"]["custom/instances"]["mAP"] == 100.0
+    assert run_eval(ann, images, out, "--limit", "1") == 0 and report(out)["sets"]["custom/instances"]["queries"] == 1
+    other = tmp_path / "other"
+    other.mkdir()
+    other_images = images
+    if change == "categories":
+        doc["categories"] = [{"id": 1, "name": "ball"}, {"id": 2, "name": "box"}]
+    elif change == "boxes":
+        doc["annotations"][0]["bbox"] = [10.0, 12.0, 8.0, 8.0]
+    else:
+        other_images = other / "images"
+        other_images.mkdir()
+        for im in doc["images"]:
+            Image.new("RGB", (im["height"], im["width"]), (0, 0, 0)).save(other_images / im["file_name"])
+            im["width"], im["height"] = im["height"], im["width"]
+        for a in doc["annotations"]:
+            a["bbox"] = [1.0, 1.0, 10.0, 10.0]
+    (other / "instances.json").write_text(json.dumps(doc))
+    before = _files(out)
+    capsys.readouterr()
+    assert run_eval(other / "instances.json", other_images, out) == 2
+    one_error(capsys, f"--out {out} holds answers of another run", "custom/instances", "other queries")
+    assert _files(out) == before
+
+
+@pytest.mark.parametrize(("first", "then", "what"), [
+    (["--batch-size", "1"], [], "batch_size 1 (this run: 8)"),
+    (["--model-loader", "custom_loader:load"], [], "model_loader 'custom_loader:load' (this run: None)"),
+])
+def test_answering_options_are_recorded(custom, tmp_path, capsys, first, then, what):
+    """Batch size (left padding changes greedy answers) and the model loader decide the answers as much as the
+    model does: a run that differs is refused with one line, the folder left as it was."""
+    ann, images, _ = custom
+    out = tmp_path / "out"
+    assert run_eval(ann, images, out, *first) == 0
+    before = _files(out)
+    capsys.readouterr()
+    assert run_eval(ann, images, out, *then) == 2
+    one_error(capsys, f"--out {out} holds answers of another run", what)
+    assert _files(out) == before
+    assert run_eval(ann, images, out, *first) == 0  # the same run resumes
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_out_is_one_line(custom, tmp_path, capsys):
     ann, images, _ = custom

@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_cli
+import pytest
+from conftest import one_error, run_cli
 
+from visionr1.errors import VisionR1Error
 from visionr1.eval.qa import PAPER_QA, import_vlmeval, run_qa, vlmeval_config
+from visionr1.io import lock_dir
 from visionr1.synth.writers import LMU_SHAPES
 
 csv.field_size_limit(1 << 30)
@@ -71,7 +75,7 @@ def test_judged_accuracy_is_what_the_answers_deserve(world_dir, tmp_path):
     assert again["sets"] == report["sets"]
 
 
-def test_tiny_model_through_the_cli(world_dir, tiny_model_dir, tmp_path):
+def test_tiny_model_through_the_cli(world_dir, tiny_model_dir, tmp_path, capsys):
     args = ["eval", "qa", "--model", tiny_model_dir, "--lmu-data", world_dir / "lmudata", "--benchmarks",
             LMU_SHAPES, "--out", tmp_path, "--max-new-tokens", "6", "--limit", "5"]
     assert run_cli(*args) == 0
@@ -81,6 +85,47 @@ def test_tiny_model_through_the_cli(world_dir, tiny_model_dir, tmp_path):
     config = json.loads((tmp_path / "vlmeval_config.json").read_text())
     assert config["data"] == {LMU_SHAPES: {"class": "CustomMCQDataset", "dataset": LMU_SHAPES}}
     assert (tmp_path / "vlmeval" / f"{tiny_model_dir.name}_{LMU_SHAPES}.xlsx").is_file()
+    # VLMEvalKit reuses the answers in vlmeval/ by model folder name and benchmark: a run with another setting is
+    # refused before the model loads, the folder left as it was
+    before = _files(tmp_path)
+    capsys.readouterr()
+    for extra, what in ((["--max-new-tokens", "7"], "max_new_tokens 6 (this run: 7)"),
+                        (["--max-pixels", "802816"], "max_pixels 401408 (this run: 802816)")):
+        assert run_cli(*args, *extra) == 2
+        one_error(capsys, f"--out {tmp_path} holds answers of another run", what)
+    with lock_dir(tmp_path):  # what a running evaluation holds: a second one stops at once
+        assert run_cli(*args) == 2
+        one_error(capsys, tmp_path, "in use by another visionr1 run")
+    assert _files(tmp_path) == before
+
+
+def _files(out: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def test_answers_to_another_tsv_of_the_same_name_are_not_reused(world_dir, tmp_path):
+    """A benchmark TSV of the same name with other questions (another world's, a regenerated custom set) is not
+    answered from the answers VLMEvalKit kept; adding a benchmark to the folder is fine."""
+    lmu, out = world_dir / "lmudata", tmp_path / "out"
+    rows = _rows(lmu)[:4]
+    common = dict(model="answer-key", lmu_data=lmu, out=out, engine="visionr1", family="qwen2.5-vl", backend="hf",
+                  min_pixels=3136, max_pixels=401408, max_new_tokens=8, loader=None, limit=4)
+    assert run_qa(benchmarks=[LMU_SHAPES], answerer=AnswerKey(rows), **common)["sets"][LMU_SHAPES]["questions"] == 4
+    other = tmp_path / "lmu"
+    other.mkdir()
+    text = (lmu / f"{LMU_SHAPES}.tsv").read_text()
+    head, first, rest = text.split("\n", 2)
+    cells = first.split("\t")
+    cells[2] = "Which shape is it?"  # another question under the same index
+    (other / f"{LMU_SHAPES}.tsv").write_text("\n".join([head, "\t".join(cells), rest]))
+    (other / "Extra.tsv").write_text(text)
+    before = _files(out)
+    with pytest.raises(VisionR1Error, match=f"holds answers of another run: .*{LMU_SHAPES}"):
+        run_qa(benchmarks=[LMU_SHAPES], answerer=AnswerKey(rows), **{**common, "lmu_data": other})
+    assert _files(out) == before
+    shutil.copyfile(lmu / f"{LMU_SHAPES}.tsv", other / f"{LMU_SHAPES}.tsv")
+    report = run_qa(benchmarks=[LMU_SHAPES, "Extra"], answerer=AnswerKey(rows), **{**common, "lmu_data": other})
+    assert set(report["sets"]) == {LMU_SHAPES, "Extra"}
 
 
 def test_vlmeval_engine_config_is_valid_for_vlmeval(world_dir, monkeypatch):

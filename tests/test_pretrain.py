@@ -143,6 +143,41 @@ def test_resume_equals_an_uninterrupted_run(simple_world, tmp_path):
     assert steps == [1, 2, 3, 4, 5] and not (cut / pt.STATE).exists()
 
 
+def test_resume_on_another_world_is_refused(simple_world, tmp_path, capsys):
+    """The world's seed (the category vocabulary) and profile decide every sample: resuming on another world is
+    refused naming it, as are other options (each by name); how often to log, probe or save may change."""
+    cfg = pt.PretrainConfig(size="tiny", steps=4, batch_size=2, save_every=2, log_every=1, probe_every=4)
+    cut = tmp_path / "cut"
+
+    def stop(row):
+        if row["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pt.pretrain(simple_world, cut, cfg, log=stop)
+    other = tmp_path / "other"
+    assert run_cli("synth", "world", "--out", other, "--profile", "simple", "--images", 8, "--seed", 1) == 0
+    before = {p: p.read_bytes() for p in cut.rglob("*") if p.is_file() and p.name != ".lock"}
+    capsys.readouterr()
+    argv = ["synth", "pretrain", "--out", cut, "--size", "tiny", "--steps", 4, "--batch-size", 2, "--resume"]
+    assert run_cli(*argv, "--world", other) == 2
+    one_error(capsys, "--resume", cut, "world {'seed': 0, 'profile': 'simple'} (this run: {'seed': 1, ")
+    assert run_cli(*argv, "--world", simple_world, "--learning-rate", 0.002) == 2
+    one_error(capsys, "--resume", "learning_rate 0.001 (this run: 0.002)")
+    assert {p: p.read_bytes() for p in cut.rglob("*") if p.is_file() and p.name != ".lock"} == before
+    with pytest.raises(VisionR1Error, match="world"):
+        pt.pretrain(other, cut, cfg, resume=True)
+    pt.check_resume(cut, replace(cfg, save_every=3, log_every=2, probe_every=1), pt.world_info(simple_world))
+    # a run started on a GPU (bfloat16 autocast) is not continued on the CPU, nor the other way round
+    config = cut / pt.STATE / "config.json"
+    started = json.loads(config.read_text())
+    assert started["device"] == pt.train_device()
+    other_device = "cpu" if pt.train_device() == "cuda" else "cuda"
+    config.write_text(json.dumps({**started, "device": other_device}))
+    with pytest.raises(VisionR1Error, match=f"device '{other_device}' \\(this run: '{pt.train_device()}'\\)"):
+        pt.check_resume(cut, cfg, pt.world_info(simple_world))
+
+
 def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
     out = tmp_path / "base"
     assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, "--size", "tiny", "--steps", 3,

@@ -237,6 +237,29 @@ def test_review_eval_refuses_runs_of_other_sets(fo, runs, world_dir, tmp_path, c
     assert "no report at" in capsys.readouterr().err
 
 
+def test_review_eval_refuses_runs_of_other_data(fo, world_dir, tmp_path, capsys):
+    """A run of the same set names on other data (an annotations file with moved boxes) is not drawn on the
+    first run's images; a run of the same data in a copied folder is fine."""
+    ann = world_dir / "coco" / "annotations" / "instances_val2017.json"
+    images = world_dir / "coco" / "val2017"
+    doc = json.loads(ann.read_text())
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "instances_val2017.json").write_text(json.dumps(doc))
+    for a in doc["annotations"]:
+        a["bbox"][2] /= 2
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "instances_val2017.json").write_text(json.dumps(doc))
+    for name, folder in (("a", world_dir / "coco" / "annotations"), ("same", copy), ("other", moved)):
+        assert run_cli("eval", "custom", "--data-root", images, "--annotations", folder / "instances_val2017.json",
+                       "--out", tmp_path / name, "--backend", "oracle", "--limit", 3) == 0
+    capsys.readouterr()
+    assert run_cli("review", "eval", tmp_path / "a", "--compare", tmp_path / "other") == 2
+    one_error(capsys, tmp_path / "other", "answered other data than", "custom/instances_val2017")
+    assert run_cli("review", "eval", tmp_path / "a", "--compare", tmp_path / "same", "--name", "vr1-same") == 0
+
+
 def test_review_eval_of_a_rec_run(fo, world_dir, tmp_path):
     run = tmp_path / "rec"
     assert run_cli("eval", "rec", "--data-root", world_dir / "refer", "--sets", "refcoco:val", "--limit", "5",

@@ -117,16 +117,19 @@ def _run(benchmark: str, opts: EvalOptions, data: dict) -> None:
 def _answer_and_score(benchmark: str, opts: EvalOptions, data: dict, sets: list, state, protocol: str,
                       min_pixels: int, max_pixels: int, batch_size: int, evaluator: str) -> None:
     """The part of ``_run`` that writes into ``--out``: claim it, answer, score, report."""
-    from visionr1.eval.backends import make_backend
+    from visionr1.eval.backends import hf_dtype, make_backend
     from visionr1.eval.report import reference_lines, report_table
     from visionr1.eval.runner import answer, claim_run, model_fingerprint, score
 
     released = opts.mode == "released"
     model = opts.model or "(oracle)"
+    # what decides the answers (the scoring options, --limit and the number of processes may change on a re-run)
     claim_run(opts.out, {"model": str(resolved(model)) if Path(model).is_dir() else model,
                          "model_fingerprint": model_fingerprint(opts.model), "backend": opts.backend,
                          "family": opts.family, "mode": opts.mode, "min_pixels": min_pixels, "max_pixels": max_pixels,
-                         "protocol": protocol, "max_new_tokens": opts.max_new_tokens}, write=state.is_main_process)
+                         "protocol": protocol, "max_new_tokens": opts.max_new_tokens, "batch_size": batch_size,
+                         "model_loader": opts.model_loader, "dtype": hf_dtype() if opts.backend == "hf" else None},
+             sets, write=state.is_main_process)
     # no process answers before every process has checked what --out holds (another's first answers would look like
     # an unknown run's)
     state.wait_for_everyone()
@@ -267,6 +270,7 @@ def qa_cmd(opts: QAOptions,
     from visionr1.eval.qa import PAPER_QA, run_qa
     from visionr1.eval.report import reference_lines, report_table
     from visionr1.formats import check_pixel_limits
+    from visionr1.io import lock_dir
 
     if opts.model is None:
         raise VisionR1Error("eval qa needs --model")
@@ -285,11 +289,12 @@ def qa_cmd(opts: QAOptions,
 
     state = PartialState(cpu=not torch.accelerator.is_available())
     lmu = lmu_data or Path.home() / "LMUData"
-    report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
-                    engine=engine, family=opts.family, backend=opts.backend, min_pixels=min_pixels,
-                    max_pixels=max_pixels,
-                    max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
-                    limit=opts.limit, device=state.device, is_main=state.is_main_process)
+    # the main process locks --out, as the box benchmarks do: a second run into it stops at once
+    with lock_dir(opts.out) if state.is_main_process else contextlib.nullcontext():
+        report = run_qa(model=opts.model, benchmarks=names or list(PAPER_QA), lmu_data=lmu, out=opts.out,
+                        engine=engine, family=opts.family, backend=opts.backend, min_pixels=min_pixels,
+                        max_pixels=max_pixels, max_new_tokens=opts.max_new_tokens, loader=opts.model_loader,
+                        limit=opts.limit, device=state.device, is_main=state.is_main_process)
     if report:
         console.out.print(report_table(report))
         for line in reference_lines(report):

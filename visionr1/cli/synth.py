@@ -251,7 +251,7 @@ def pretrain(
                          partial_detection=partial_detection)
     with lock_dir(out) as root:
         if resume:
-            pt.check_resume(root, cfg)
+            pt.check_resume(root, cfg, info)
         else:
             prepare_output_dir(root, force=force, marker=CARD, marker_text=CARD_TAG)
         with console.progress() as bar:

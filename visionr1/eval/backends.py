@@ -64,6 +64,14 @@ class OracleBackend:
         return out
 
 
+def hf_dtype() -> str:
+    """The dtype the hf backend answers in: bfloat16 on a GPU that has it, else float32 (answers differ between
+    the two, so an evaluation folder records it)."""
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+
+
 class HFBackend:
     """``model.generate`` on batches: left padding, greedy decoding (no sampling, no repetition penalty).
     ``released``: as the released evaluation calls it: the checkpoint's generation config with ``do_sample=False``
@@ -78,9 +86,8 @@ class HFBackend:
 
         from visionr1.models import load_model
 
-        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         model, processor = load_model(model_path, family=family, min_pixels=min_pixels, max_pixels=max_pixels,
-                                      dtype="bfloat16" if bf16 else "float32", loader=loader)
+                                      dtype=hf_dtype(), loader=loader)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device).eval()
         self._attach(model, processor, device, max_new_tokens, released)

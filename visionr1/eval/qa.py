@@ -51,12 +51,14 @@ def import_vlmeval():
     return vlmeval.dataset
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
+def file_hash(path: Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file: ``md5`` is what VLMEvalKit lists for its TSVs; ``sha256`` (first 16 digits) is a
+    benchmark TSV's identity in ``run.json`` (its questions, images and answers)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+    return h.hexdigest() if algorithm == "md5" else h.hexdigest()[:16]
 
 
 def check_lmudata(lmu_data: Path, benchmarks: list[str], vd) -> None:
@@ -71,7 +73,7 @@ def check_lmudata(lmu_data: Path, benchmarks: list[str], vd) -> None:
         path = lmu_data / f"{b}.tsv"
         if not path.is_file():
             missing.append(f"{path}" + (f" (from {urls[b]})" if urls.get(b) else ""))
-        elif md5s.get(b) and _md5(path) != md5s[b]:
+        elif md5s.get(b) and file_hash(path) != md5s[b]:
             wrong.append(f"{path} (md5 differs from VLMEvalKit's; download it again from {urls.get(b, 'VLMEvalKit')})")
     if missing or wrong:
         parts = ([f"missing {len(missing)} VLMEvalKit TSV file{'s' if len(missing) > 1 else ''}: "
@@ -124,6 +126,19 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
     os.environ["LMUData"] = str(lmu_data.resolve())  # noqa: SIM112 - VLMEvalKit's variable
     vd = import_vlmeval()
     check_lmudata(lmu_data, benchmarks, vd)
+    from visionr1.eval.backends import hf_dtype
+    from visionr1.eval.runner import claim_run, model_fingerprint
+    from visionr1.inputs import resolved
+
+    # VLMEvalKit reuses the answers in vlmeval/ by model folder name and benchmark name alone: what decides them is
+    # recorded in run.json, and a run that differs is refused before anything is written or loaded (--limit may
+    # change: a longer one answers the rest)
+    claim_run(out, {"model": str(resolved(model)) if Path(model).is_dir() else model,
+                    "model_fingerprint": model_fingerprint(model), "engine": engine, "backend": backend,
+                    "family": family, "min_pixels": min_pixels, "max_pixels": max_pixels,
+                    "max_new_tokens": max_new_tokens, "model_loader": loader,
+                    "dtype": hf_dtype() if engine == "visionr1" and backend == "hf" else None,
+                    "benchmarks": {b: file_hash(lmu_data / f"{b}.tsv", "sha256") for b in benchmarks}}, write=is_main)
     from vlmeval.inference import infer_data_job
     from vlmeval.smp import get_pred_file_path
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from visionr1 import __version__
@@ -17,6 +17,7 @@ from visionr1.eval.predictions import PredictionStore, write_records
 from visionr1.eval.report import write_report
 from visionr1.eval.sets import EvalSet, Query, query_geometry
 from visionr1.formats import get_adapter, split_think
+from visionr1.inputs import read_json
 from visionr1.io import write_json
 
 
@@ -33,9 +34,8 @@ MAX_NAME = 120  # characters of a predictions folder name (file systems allow 25
 
 
 RUN_FILE = "run.json"
-# what makes the answers in an evaluation folder what they are: a run that differs in any of these cannot add to them
-ANSWERED_BY = ("model", "model_fingerprint", "backend", "family", "mode", "min_pixels", "max_pixels", "protocol",
-               "max_new_tokens")
+# the folders that hold answers: the box and REC benchmarks' predictions, VLMEvalKit's work folder (eval qa)
+ANSWERS = ("predictions/*/part-*.jsonl", "vlmeval/*")
 
 
 def model_fingerprint(model: str | None) -> str | None:
@@ -58,25 +58,57 @@ def model_fingerprint(model: str | None) -> str | None:
     return h.hexdigest()[:16]
 
 
-def claim_run(out: Path, identity: dict, write: bool = True) -> None:
-    """Make sure the answers already in ``out`` come from the run described by ``identity`` (``ANSWERED_BY``),
-    and record it in ``out/run.json`` (the main process writes). Answers of another model, backend, family,
-    mode, pixel limits, protocol or answer length are never mixed with this run's: a one-line error says what
-    differs, before any model is loaded."""
+def claim_run(out: Path, identity: dict, sets: Sequence[EvalSet] = (), write: bool = True) -> None:
+    """Make sure the answers already in ``out`` come from the run described by ``identity`` (every setting that
+    decides an answer: model and its fingerprint, backend, family, mode, pixel limits, protocol, answer length,
+    batch size, model loader, dtype; the caller's dict is the list; a dict value holds one entry per set, and only the
+    sets in both must agree) and were given to the queries of ``sets`` (see ``query_key``), then record it in
+    ``out/run.json`` (the main process writes). Answers made otherwise are never mixed with this run's: a one-line
+    error says what differs, before any model is loaded, and nothing in ``out`` changes."""
     path = out / RUN_FILE
-    answered = any((out / "predictions").glob("*/part-*.jsonl")) if (out / "predictions").is_dir() else False
-    if answered:
+    held = sorted({out / p.relative_to(out).parts[0] for pattern in ANSWERS for p in out.glob(pattern)})
+    if held:
         if not path.is_file():
             raise VisionR1Error(f"--out {out} holds answers of an unknown run (no {RUN_FILE}: an older visionr1 did "
                                 "not record which model answered): give a new --out")
-        before = json.loads(path.read_text())
-        diff = [f"{k} {before.get(k)!r} (this run: {identity[k]!r})" for k in ANSWERED_BY
-                if before.get(k) != identity[k]]
+        before = read_json(path, dict)
+        diff = []
+        for k in dict.fromkeys([*identity, *before]):
+            if k not in before:
+                diff.append(f"{k} not recorded (this run: {identity[k]!r})")
+            elif isinstance(before[k], dict) and isinstance(identity.get(k), dict):  # per set: those in both agree
+                diff += [f"{k} {s} {v!r} (this run: {identity[k][s]!r})" for s, v in before[k].items()
+                         if s in identity[k] and identity[k][s] != v]
+                identity = {**identity, k: {**before[k], **identity[k]}}  # a set added to the folder is recorded
+            elif before[k] != identity.get(k) or k not in identity:
+                diff.append(f"{k} {before[k]!r} (this run: {identity.get(k)!r})")
+        diff = diff or _other_queries(out, sets)
         if diff:
             raise VisionR1Error(f"--out {out} holds answers of another run: {'; '.join(diff)}. Give a new --out, or "
-                                f"remove {out / 'predictions'} to answer everything again")
+                                f"remove {' and '.join(map(str, held))} to answer everything again")
     if write:
-        write_json(path, {k: identity[k] for k in ANSWERED_BY}, indent=2)
+        write_json(path, identity, indent=2)
+
+
+def query_key(q: Query) -> str:
+    """What a query asks: its image (path and size), prompt and categories, and the ground truth (what the oracle
+    answers). Recorded with each answer, so that an answer is reused only for the query it answered, not for one
+    of the same id in other data (another annotations file or image folder under the same set name)."""
+    asked = [q.image, q.width, q.height, q.file_size, q.prompt, q.categories, q.category_id, q.gt]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:16]
+
+
+def _other_queries(out: Path, sets: Sequence[EvalSet]) -> list[str]:
+    """Per set, the answers in ``out`` to a query of this run's id that asked something else (``query_key``)."""
+    diff = []
+    for es in sets:
+        keys = {q.qid: query_key(q) for q in es.queries}
+        other = [qid for qid, rec in prediction_store(out, es.name).read().items()
+                 if qid in keys and rec.get("query") != keys[qid]]
+        if other:
+            diff.append(f"{len(other)} answer{'s' * (len(other) > 1)} of set {es.name} were to other queries (another "
+                        f"image, prompt or ground truth under the same id, e.g. {other[0]})")
+    return diff
 
 
 def answer(sets: list[EvalSet], make_backend: Callable[[], object], out: Path, family: str, min_pixels: int,
@@ -114,7 +146,7 @@ def answer_batch(backend, batch: list[Query], adapter, min_pixels: int, max_pixe
     texts = backend.generate(batch)
     geos = [query_geometry(adapter, q, min_pixels, max_pixels, pre_resize) for q in batch]
     parsed = adapter.parse_batch(texts, geos)
-    records = [{"qid": q.qid, "image_id": q.image_id, "raw": t,
+    records = [{"qid": q.qid, "query": query_key(q), "image_id": q.image_id, "raw": t,
                 "boxes": [[round(v, 2) for v in b] for b in p.boxes.tolist()], "labels": list(p.labels),
                 "template_ok": p.template_ok, "content_ok": p.content_ok}
                for q, t, p in zip(batch, texts, (parsed[k] for k in range(len(batch))), strict=True)]

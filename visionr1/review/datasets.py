@@ -118,12 +118,9 @@ def load_eval_runs(runs: list[Path]) -> EvalRuns:
                                                                      sorted(base["sets"])):
             raise VisionR1Error(f"{path} evaluates other sets than {runs[0]} ({r['benchmark']}, {r.get('protocol')}, "
                                 f"{len(r['sets'])} sets): compare runs of the same benchmark and protocol")
-    try:
-        sets = make_sets(base["benchmark"], base["data"], base["family"], base["protocol"], base.get("limit"),
-                         base.get("mode", "default"))
-    except (KeyError, TypeError) as exc:  # a data description without a path the benchmark needs
-        raise VisionR1Error(f"{_report_path(runs[0])}: the data description lacks {exc}: not a complete visionr1 "
-                            "eval report (run `visionr1 eval` again into that folder)") from None
+    sets = _sets_of(runs[0], base)
+    for path, r in zip(runs[1:], reports[1:], strict=True):
+        _check_same_data(path, r, runs[0], base, sets)
     stores, unreadable = [], []
     for run in runs:
         found, skipped = {}, 0
@@ -137,6 +134,35 @@ def load_eval_runs(runs: list[Path]) -> EvalRuns:
         if is_utf8(path):
             check_image(path)
     return EvalRuns(runs, reports, sets, stores, unreadable)
+
+
+def _sets_of(run: Path, report: dict) -> list:
+    """The evaluation sets a run's report describes (its benchmark, data, family, protocol, limit and mode)."""
+    try:
+        return make_sets(report["benchmark"], report["data"], report["family"], report["protocol"],
+                         report.get("limit"), report.get("mode", "default"))
+    except (KeyError, TypeError) as exc:  # a data description without a path the benchmark needs
+        raise VisionR1Error(f"{_report_path(run)}: the data description lacks {exc}: not a complete visionr1 "
+                            "eval report (run `visionr1 eval` again into that folder)") from None
+
+
+def _check_same_data(run: Path, report: dict, base: Path, base_report: dict, sets: list) -> None:
+    """A run compared with ``base`` answered the same data: its queries (from its own report's data description)
+    show the same image files, sizes and ground truth under the ids they share, else its answers would be drawn
+    on another image. The family, mode and model may differ (that is what a comparison is for)."""
+    if report.get("data") == base_report["data"]:
+        return
+    try:
+        own = _sets_of(run, report)
+    except VisionR1Error as exc:
+        raise VisionR1Error(f"{run} answered other data than {base}, which cannot be read to compare: {exc}") from None
+    theirs = {es.name: {q.qid: q for q in es.queries} for es in own}
+    for es in sets:
+        other = [q.qid for q in es.queries if (t := theirs.get(es.name, {}).get(q.qid)) is not None
+                 and (Path(t.image).name, t.width, t.height, t.gt) != (Path(q.image).name, q.width, q.height, q.gt)]
+        if other:
+            raise VisionR1Error(f"{run} answered other data than {base}: {len(other)} queries of set {es.name} show "
+                                f"another image or ground truth (e.g. {other[0]}); compare runs of the same data")
 
 
 def review_eval(runs: list[Path] | EvalRuns, name: str | None = None, advance: Advance | None = None):

@@ -298,8 +298,25 @@ def probe(model, batch: dict) -> dict[str, float]:
     return {"probe_loss": round(real, 4), "probe_loss_shuffled_images": round(other, 4)}
 
 
-def check_resume(out: Path, cfg: PretrainConfig) -> None:
-    """An interrupted run in ``out`` that was started with ``cfg`` (its state and options are kept)."""
+MAY_CHANGE = ("save_every", "probe_every", "log_every")  # how often to save, probe and log: a resume may change them
+
+
+def train_device() -> str:
+    """Where pretraining runs: a GPU (bfloat16 autocast) if there is one, else the CPU (float32)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_record(cfg: PretrainConfig, world: dict) -> dict:
+    """What decides a pretraining run's weights, kept in its state folder: the world's seed and profile (every
+    sample is drawn from them), the device (bfloat16 autocast on a GPU, float32 on the CPU) and the options."""
+    return {"world": world, "device": train_device(), **asdict(cfg)}
+
+
+def check_resume(out: Path, cfg: PretrainConfig, world: dict) -> None:
+    """An interrupted run in ``out`` that was started with ``cfg`` on a world like ``world`` (``run_record``; the
+    options of ``MAY_CHANGE`` aside): otherwise one line naming each difference."""
     from visionr1.inputs import load_torch, read_json
 
     state_dir = Path(out) / STATE
@@ -307,8 +324,13 @@ def check_resume(out: Path, cfg: PretrainConfig) -> None:
         raise VisionR1Error(f"--resume: {out} holds no interrupted pretraining run ({STATE}/state.pt)")
     started = read_json(state_dir / "config.json", dict)
     load_torch(state_dir / "state.pt", STATE_KEYS)  # small (a synthetic model's): read in full before any work
-    if started != asdict(cfg):
-        raise VisionR1Error(f"--resume: {out} was started with other options ({started}); resume it with those")
+    now = run_record(cfg, world)
+    differ = [f"{k} {started[k]!r} (this run: {now.get(k)!r})" if k in started else
+              f"{k} not recorded (this run: {now[k]!r})" for k in dict.fromkeys([*now, *started])
+              if k not in MAY_CHANGE and (k not in started or k not in now or started[k] != now[k])]
+    if differ:
+        raise VisionR1Error(f"--resume: {out} was started with other options ({'; '.join(differ)}); resume it with "
+                            "those")
 
 
 def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = False,
@@ -328,7 +350,7 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
     out = Path(out)
     state_dir = out / STATE
     if resume:
-        check_resume(out, cfg)
+        check_resume(out, cfg, info)
     else:
         if cfg.init:  # its files, its log kept as pretrain-run<k>.jsonl beside the earlier runs' logs
             init = Path(cfg.init)
@@ -339,9 +361,9 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
         else:
             build_tiny_model(out, size=cfg.size, seed=cfg.seed, force=True)
         state_dir.mkdir()
-        (state_dir / "config.json").write_text(json.dumps(asdict(cfg)))
+        (state_dir / "config.json").write_text(json.dumps(run_record(cfg, info)))
         (out / LOG).unlink(missing_ok=True)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = train_device()
     model, processor = load_model(str(out), family=cfg.family, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
