@@ -18,7 +18,7 @@ from visionr1 import __version__
 from visionr1.errors import VisionR1Error
 from visionr1.eval.paper import reference, tables
 from visionr1.eval.report import write_report
-from visionr1.io import write_json
+from visionr1.io import sha256_file, write_json
 from visionr1.synth.writers import WORLD_MARKER
 
 PAPER_QA = tuple(tables()["tables"]["Table 11"]["columns"])  # the paper's four, as VLMEvalKit names them
@@ -51,14 +51,10 @@ def import_vlmeval():
     return vlmeval.dataset
 
 
-def file_hash(path: Path, algorithm: str = "md5") -> str:
-    """The hex digest of a file: ``md5`` is what VLMEvalKit lists for its TSVs; ``sha256`` (first 16 digits) is a
-    benchmark TSV's identity in ``run.json`` (its questions, images and answers)."""
-    h = hashlib.new(algorithm)
+def _md5(path: Path) -> str:
+    """The md5 VLMEvalKit lists for its TSVs."""
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest() if algorithm == "md5" else h.hexdigest()[:16]
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def check_lmudata(lmu_data: Path, benchmarks: list[str], vd) -> None:
@@ -73,7 +69,7 @@ def check_lmudata(lmu_data: Path, benchmarks: list[str], vd) -> None:
         path = lmu_data / f"{b}.tsv"
         if not path.is_file():
             missing.append(f"{path}" + (f" (from {urls[b]})" if urls.get(b) else ""))
-        elif md5s.get(b) and file_hash(path) != md5s[b]:
+        elif md5s.get(b) and _md5(path) != md5s[b]:
             wrong.append(f"{path} (md5 differs from VLMEvalKit's; download it again from {urls.get(b, 'VLMEvalKit')})")
     if missing or wrong:
         parts = ([f"missing {len(missing)} VLMEvalKit TSV file{'s' if len(missing) > 1 else ''}: "
@@ -138,7 +134,7 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
                     "family": family, "min_pixels": min_pixels, "max_pixels": max_pixels,
                     "max_new_tokens": max_new_tokens, "model_loader": loader,
                     "dtype": hf_dtype() if engine == "visionr1" and backend == "hf" else None,
-                    "benchmarks": {b: file_hash(lmu_data / f"{b}.tsv", "sha256") for b in benchmarks}}, write=is_main)
+                    "benchmarks": {b: sha256_file(lmu_data / f"{b}.tsv")[:16] for b in benchmarks}}, write=is_main)
     from vlmeval.inference import infer_data_job
     from vlmeval.smp import get_pred_file_path
 
