@@ -134,6 +134,25 @@ def json_line(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
 
 
+def record_differences(before: dict, now: dict, *, ignore: tuple[str, ...] = (), per_entry: bool = False) -> list[str]:
+    """What differs between a run's record written earlier (``before``) and this run's (``now``), one
+    ``name old (this run: new)`` per key (``name not recorded (this run: new)`` for a key the earlier record lacks;
+    keys of ``ignore`` may change). ``per_entry``: a mapping on both sides (one entry per set, ...) differs only
+    in the entries both hold."""
+    out = []
+    for k in dict.fromkeys([*now, *before]):
+        if k in ignore:
+            continue
+        if k not in before:
+            out.append(f"{k} not recorded (this run: {now[k]!r})")
+        elif per_entry and isinstance(before[k], dict) and isinstance(now.get(k), dict):
+            out += [f"{k} {e} {v!r} (this run: {now[k][e]!r})" for e, v in before[k].items()
+                    if e in now[k] and now[k][e] != v]
+        elif k not in now or before[k] != now[k]:
+            out.append(f"{k} {before[k]!r} (this run: {now.get(k)!r})")
+    return out
+
+
 def write_json(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
     """Write JSON deterministically (fixed key order as given, no timestamps) and atomically."""
     try:

@@ -18,7 +18,7 @@ from visionr1.eval.report import write_report
 from visionr1.eval.sets import EvalSet, Query, query_geometry
 from visionr1.formats import get_adapter, split_think
 from visionr1.inputs import read_json
-from visionr1.io import write_json
+from visionr1.io import record_differences, write_json
 
 
 def prediction_store(out: Path, set_name: str) -> PredictionStore:
@@ -72,20 +72,13 @@ def claim_run(out: Path, identity: dict, sets: Sequence[EvalSet] = (), write: bo
             raise VisionR1Error(f"--out {out} holds answers of an unknown run (no {RUN_FILE}: an older visionr1 did "
                                 "not record which model answered): give a new --out")
         before = read_json(path, dict)
-        diff = []
-        for k in dict.fromkeys([*identity, *before]):
-            if k not in before:
-                diff.append(f"{k} not recorded (this run: {identity[k]!r})")
-            elif isinstance(before[k], dict) and isinstance(identity.get(k), dict):  # per set: those in both agree
-                diff += [f"{k} {s} {v!r} (this run: {identity[k][s]!r})" for s, v in before[k].items()
-                         if s in identity[k] and identity[k][s] != v]
-                identity = {**identity, k: {**before[k], **identity[k]}}  # a set added to the folder is recorded
-            elif before[k] != identity.get(k) or k not in identity:
-                diff.append(f"{k} {before[k]!r} (this run: {identity.get(k)!r})")
-        diff = diff or _other_queries(out, sets)
+        diff = record_differences(before, identity, per_entry=True) or _other_queries(out, sets)
         if diff:
             raise VisionR1Error(f"--out {out} holds answers of another run: {'; '.join(diff)}. Give a new --out, or "
                                 f"remove {' and '.join(map(str, held))} to answer everything again")
+        # a set added to the folder is recorded beside the earlier ones
+        identity = {k: {**before[k], **v} if isinstance(v, dict) and isinstance(before.get(k), dict) else v
+                    for k, v in identity.items()}
     if write:
         write_json(path, identity, indent=2)
 

@@ -318,16 +318,14 @@ def check_resume(out: Path, cfg: PretrainConfig, world: dict) -> None:
     """An interrupted run in ``out`` that was started with ``cfg`` on a world like ``world`` (``run_record``; the
     options of ``MAY_CHANGE`` aside): otherwise one line naming each difference."""
     from visionr1.inputs import load_torch, read_json
+    from visionr1.io import record_differences
 
     state_dir = Path(out) / STATE
     if not (state_dir / "state.pt").is_file():
         raise VisionR1Error(f"--resume: {out} holds no interrupted pretraining run ({STATE}/state.pt)")
     started = read_json(state_dir / "config.json", dict)
     load_torch(state_dir / "state.pt", STATE_KEYS)  # small (a synthetic model's): read in full before any work
-    now = run_record(cfg, world)
-    differ = [f"{k} {started[k]!r} (this run: {now.get(k)!r})" if k in started else
-              f"{k} not recorded (this run: {now[k]!r})" for k in dict.fromkeys([*now, *started])
-              if k not in MAY_CHANGE and (k not in started or k not in now or started[k] != now[k])]
+    differ = record_differences(started, run_record(cfg, world), ignore=MAY_CHANGE)
     if differ:
         raise VisionR1Error(f"--resume: {out} was started with other options ({'; '.join(differ)}); resume it with "
                             "those")
