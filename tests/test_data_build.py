@@ -7,6 +7,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 import yaml
@@ -190,10 +191,15 @@ def test_same_inputs_same_fingerprint(world_dir, tmp_path):
 def test_griffon_family_and_embedded_images(world_dir, tmp_path):
     recipe = {**RECIPE, "sources": {"coco": RECIPE["sources"]["coco"]}}
     result = build(load_recipe(str(write_recipe(tmp_path / "r.yaml", recipe))), tmp_path / "out",
-                   family="griffon-g", roots={"coco": world_dir / "coco"}, embed_images=True)
+                   family="griffon-g", roots={"coco": world_dir / "coco"}, embed_images=True, export="official")
     row = load_mix(result.out)[0]
     assert row["problem"].startswith("Examine the image for any objects from the category set.")
     assert row["image"].size == (row["width"], row["height"])  # a decoded PIL image
+    # the released code's columns carry the same embedded images, not the paths they were read from
+    official = datasets.load_dataset("parquet", data_files=str(result.out / "official.parquet"), split="train")
+    assert official.features["image"] == datasets.Image()
+    for o, r in zip(official, load_mix(result.out), strict=True):
+        assert o["problem"] == r["problem"] and o["image"].tobytes() == r["image"].tobytes()
 
 
 # ------------------------------------------------------------------ the CLI and the embedded default

@@ -113,17 +113,28 @@ def _source_rows(name: str, recipe: Recipe, roots: dict[str, Path], family: str,
     return rows, report, [f for e in exprs for f in e.files]
 
 
-def official_rows(rows: list[dict]) -> list[dict]:
+def official_dataset(rows: list[dict], mix):
     """The released code's columns: ``problem``, ``solution`` (JSON ``[[label, [x1, y1, x2, y2]], ...]``),
-    ``num_instances`` and ``target_id_maps`` (JSON ``{label: id}``, ids from 1 in prompt order)."""
+    ``num_instances`` and ``target_id_maps`` (JSON ``{label: id}``, ids from 1 in prompt order), with ``image``,
+    ``width`` and ``height`` as in ``mix`` (the mix's dataset of the same rows: its image column, a path or the
+    embedded image, is taken as it is)."""
+    import datasets
+    import pyarrow as pa
+    from datasets import Features, Value
+    from datasets.table import InMemoryTable
+
     out = []
     for r in rows:
         names = list(dict.fromkeys(r["categories"] + [g["label"] for g in r["gt"]]))
-        out.append({"image": r["image"], "width": r["width"], "height": r["height"], "problem": r["problem"],
+        out.append({"width": r["width"], "height": r["height"], "problem": r["problem"],
                     "solution": json.dumps([[g["label"], g["bbox"]] for g in r["gt"]]),
                     "num_instances": r["num_instances"],
                     "target_id_maps": json.dumps({n: i + 1 for i, n in enumerate(names)})})
-    return out
+    feats = Features({"image": mix.features["image"], "width": Value("int32"), "height": Value("int32"),
+                      "problem": Value("string"), "solution": Value("string"), "num_instances": Value("int32"),
+                      "target_id_maps": Value("string")})
+    table = pa.Table.from_pylist(out).add_column(0, "image", mix.data.table.column("image")).cast(feats.arrow_schema)
+    return datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=feats))
 
 
 def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[str, Path | None] | None = None,
@@ -175,10 +186,7 @@ def build(recipe: Recipe, out: Path, *, family: str = "qwen2.5-vl", roots: dict[
         ds.save_to_disk(str(out / DATASET_DIR))
         ds.to_parquet(str(out / PARQUET))
         if export == "official":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(official_rows(rows)), out / OFFICIAL_PARQUET)
+            official_dataset(rows, ds).to_parquet(str(out / OFFICIAL_PARQUET))
         step("checksums")
         positives = [r for r in rows if not r["negative"]]
         manifest = {
