@@ -311,6 +311,7 @@ def test_tiny_model_end_to_end(tiny_model_dir, world_dir, tmp_path):
         r = report_of(tmp_path / sub)
         assert sum(m["answered"] for m in r["sets"].values()) == n
         assert r["decoding"]["greedy"] and r["decoding"]["max_new_tokens"] == 12
+        assert r["decoding"]["dtype"] == "float32"  # what the model answered in (bfloat16 on a GPU that has it)
         records = [json.loads(x) for p in (tmp_path / sub / "predictions").rglob("part-*.jsonl")
                    for x in p.read_text().splitlines()]
         assert len(records) == n and all(isinstance(x["raw"], str) for x in records)

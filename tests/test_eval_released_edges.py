@@ -187,7 +187,8 @@ def test_compare_flags_decoding_evaluator_and_family(world_dir, tmp_path, capsys
     assert run_cli("eval", "odinw", "--data-root", world_dir / "odinw", "--sets", "pothole", "--out", base,
                    "--backend", "oracle") == 0
     report = json.loads((base / "report.json").read_text())
-    report["decoding"] = {"backend": "hf", "greedy": True, "max_new_tokens": 512, "repetition_penalty": 1.0}
+    report["decoding"] = {"backend": "hf", "greedy": True, "max_new_tokens": 512, "repetition_penalty": 1.0,
+                          "dtype": "float32"}
     (base / "report.json").write_text(json.dumps(report))
     for name, change, flagged in (
             ("tokens", {"decoding": {**report["decoding"], "max_new_tokens": 256}},
@@ -196,6 +197,8 @@ def test_compare_flags_decoding_evaluator_and_family(world_dir, tmp_path, capsys
              "decoding repetition_penalty: 1.0 (base) vs 1.05 (penalty)"),
             ("sampled", {"decoding": {**report["decoding"], "greedy": False}},
              "decoding greedy: True (base) vs False (sampled)"),
+            ("bf16", {"decoding": {**report["decoding"], "dtype": "bfloat16"}},
+             "decoding dtype: float32 (base) vs bfloat16 (bf16)"),
             ("coco", {"evaluator": "pycocotools"}, "evaluator: faster-coco-eval (base) vs pycocotools (coco)"),
             ("qwen2", {"family": "qwen2-vl"}, "family: qwen2.5-vl (base) vs qwen2-vl (qwen2)")):
         other = tmp_path / name

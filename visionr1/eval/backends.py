@@ -119,7 +119,8 @@ class HFBackend:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
                 # unset in visionr1's own config: generate() applies no penalty, i.e. 1.0
                 "repetition_penalty": 1.0 if self.config.repetition_penalty is None else self.config.repetition_penalty,
-                "generation_config": "checkpoint" if self.released else "visionr1", "padding_side": "left"}
+                "generation_config": "checkpoint" if self.released else "visionr1", "padding_side": "left",
+                "dtype": str(self.model.dtype).removeprefix("torch.")}  # bfloat16 and float32 answers differ
 
     def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
         """Answer chat conversations (``{"type": "image"}`` placeholders, ``images`` in their order) in one

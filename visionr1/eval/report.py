@@ -35,7 +35,7 @@ COMPARABLE = {"protocol": "protocol", "mode": "mode", "score_policy": "score pol
               "max_pixels": "max_pixels", "limit": "query limit", "evaluator": "evaluator", "family": "family"}
 # decoding settings that move the answers (compared where both reports record them; an earlier run's answers
 # re-scored record only max_new_tokens)
-DECODING = ("max_new_tokens", "repetition_penalty", "greedy", "do_sample", "temperature", "top_p", "top_k")
+DECODING = ("max_new_tokens", "repetition_penalty", "greedy", "do_sample", "temperature", "top_p", "top_k", "dtype")
 
 
 def _fmt(v, key: str = "") -> str:
