@@ -455,7 +455,32 @@ def test_model_fingerprint_changes_with_the_weights(tiny_model_dir, tmp_path):
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     assert model_fingerprint(str(copy_dir)) != model_fingerprint(str(tiny_model_dir))
-    assert model_fingerprint("Qwen/Qwen2.5-VL-7B-Instruct") is None
+    assert model_fingerprint("Qwen/Qwen2.5-VL-7B-Instruct") is None  # not in the hub cache
+
+
+def test_model_fingerprint_of_a_cached_hub_id(tiny_model_dir, tmp_path, monkeypatch, world_dir, capsys):
+    """A hub id is identified by the snapshot of the hub cache it loads from (huggingface_hub's layout:
+    models--org--name/refs/main naming snapshots/<commit>/): a newer snapshot is another model."""
+    from huggingface_hub import constants
+
+    from visionr1.eval.runner import model_fingerprint
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo = tmp_path / "hub" / "models--org--tiny"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    first = model_fingerprint("org/tiny")
+    assert first == model_fingerprint(str(tiny_model_dir)) is not None
+    assert model_fingerprint("org/other") is None and model_fingerprint("not a/valid/id") is None
+    newer = repo / "snapshots" / ("b" * 40)
+    shutil.copytree(tiny_model_dir, newer)
+    weights = next(newer.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    (repo / "refs" / "main").write_text("b" * 40)
+    assert model_fingerprint("org/tiny") not in (None, first)
 
 
 def test_compare_flags_incompatible_reports(world_dir, tmp_path, capsys):
@@ -512,3 +537,21 @@ def test_an_answer_in_plain_words_is_an_empty_answer(world_dir, tmp_path):
     answer(sets, PlainWords, tmp_path, "qwen2.5-vl", 3136, 401408, batch_size=len(sets[0].queries))
     m = score("coco", sets, tmp_path, META, "constant", "faster-coco-eval")["sets"]["coco/val2017"]
     assert m["parse_failures"] == len(sets[0].queries[::2]) and m["detections"] == 0
+
+
+def test_claim_records_the_snapshot_of_a_hub_id_downloaded_since(tmp_path):
+    """An earlier run whose hub id was not cached recorded no fingerprint; the run after it, same id, records the
+    snapshot's instead of refusing, while another model is still refused."""
+    from visionr1.errors import VisionR1Error
+    from visionr1.eval.runner import claim_run
+
+    out = tmp_path / "out"
+    (out / "predictions" / "set").mkdir(parents=True)
+    (out / "predictions" / "set" / "part-0.jsonl").write_text("")
+    (out / "run.json").write_text(json.dumps({"model": "org/tiny", "model_fingerprint": None, "backend": "hf"}))
+    claim_run(out, {"model": "org/tiny", "model_fingerprint": "abc", "backend": "hf"})
+    assert json.loads((out / "run.json").read_text())["model_fingerprint"] == "abc"
+    with pytest.raises(VisionR1Error, match="model_fingerprint 'abc' \\(this run: 'def'\\)"):
+        claim_run(out, {"model": "org/tiny", "model_fingerprint": "def", "backend": "hf"})
+    with pytest.raises(VisionR1Error, match="model 'org/tiny'"):
+        claim_run(out, {"model": "org/other", "model_fingerprint": None, "backend": "hf"})

@@ -752,3 +752,14 @@ def test_data_fingerprint_of_a_damaged_manifest_is_the_datasets_own(tmp_path):
         assert data_fingerprint(tmp_path) == own
     (tmp_path / "manifest.json").write_text('{"fingerprint": "f00d"}')
     assert data_fingerprint(tmp_path) == "f00d"
+
+
+def test_a_hub_id_downloaded_since_is_the_same_run():
+    """A hub id not in the cache had no fingerprint when its run started; the same id, cached since, is that run's
+    model, and a newer snapshot of it is not."""
+    from visionr1.train.record import differences
+
+    record = {"kind": "grpo", "model": "org/m", "model_fingerprint": None, "data_fingerprint": "d", "config_hash": "c"}
+    assert differences(record, {**record, "model_fingerprint": "abc"}) == []
+    cached = {**record, "model_fingerprint": "abc"}
+    assert differences(cached, {**record, "model_fingerprint": "def"}) == ["the weights of org/m changed"]

@@ -38,11 +38,26 @@ RUN_FILE = "run.json"
 ANSWERS = ("predictions/*/part-*.jsonl", "vlmeval/*")
 
 
+def hub_snapshot(model: str) -> Path | None:
+    """The folder of the hub cache that the hub id ``model`` loads from (its ``main`` snapshot), or None when it
+    is not cached (or is no hub id)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        hit = try_to_load_from_cache(model, "config.json")
+    except ValueError:  # not a valid repo id
+        return None
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
 def model_fingerprint(model: str | None) -> str | None:
-    """A cheap identity of a local checkpoint folder: its configs, and the names, sizes, first and last 64 KiB of
-    its weight files (a checkpoint retrained into the same folder changes it). None for a hub id or no model."""
+    """A cheap identity of a local checkpoint folder, or of the cached snapshot a hub id loads from: its configs,
+    and the names, sizes, first and last 64 KiB of its weight files (a checkpoint retrained into the same folder,
+    or a newer snapshot of a hub id, changes it). None for no model or a hub id not cached yet."""
     folder = Path(model) if model else None
-    if folder is None or not folder.is_dir():
+    if folder is not None and not folder.is_dir():
+        folder = hub_snapshot(str(model))
+    if folder is None:
         return None
     h = hashlib.sha256()
     for p in sorted(folder.iterdir()):
@@ -72,7 +87,10 @@ def claim_run(out: Path, identity: dict, sets: Sequence[EvalSet] = (), write: bo
             raise VisionR1Error(f"--out {out} holds answers of an unknown run (no {RUN_FILE}: an older visionr1 did "
                                 "not record which model answered): give a new --out")
         before = read_json(path, dict)
-        diff = record_differences(before, identity, per_entry=True) or _other_queries(out, sets)
+        # a hub id the earlier run downloaded had no fingerprint then: this run records its snapshot's
+        fresh = before.get("model_fingerprint") is None and before.get("model") == identity.get("model")
+        diff = (record_differences(before, identity, per_entry=True, ignore=("model_fingerprint",) if fresh else ())
+                or _other_queries(out, sets))
         if diff:
             raise VisionR1Error(f"--out {out} holds answers of another run: {'; '.join(diff)}. Give a new --out, or "
                                 f"remove {' and '.join(map(str, held))} to answer everything again")

@@ -83,8 +83,8 @@ def differences(before: dict, now: dict) -> list[str]:
         before.get("model_fingerprint") == now.get("model_fingerprint")
     for key in IDENTITY:
         was, is_ = before.get(key), now.get(key)
-        if was == is_ or (key == "model_fingerprint" and before.get("model") != now.get("model")):
-            continue
+        if was == is_ or (key == "model_fingerprint" and (before.get("model") != now.get("model") or was is None)):
+            continue  # (no fingerprint before: a hub id that run downloaded)
         if key == "model" and same_weights:
             continue  # the same checkpoint, moved or reached by another path
         if key == "config_hash":
