@@ -128,6 +128,27 @@ def test_answers_to_another_tsv_of_the_same_name_are_not_reused(world_dir, tmp_p
     assert set(report["sets"]) == {LMU_SHAPES, "Extra"}
 
 
+def test_answers_of_another_vlmeval_release_are_not_reused(world_dir, tmp_path):
+    """VLMEvalKit builds the prompts: run.json records the installed release, and a folder answered under another
+    one is refused before anything in it changes."""
+    from importlib.metadata import version
+
+    lmu, out = world_dir / "lmudata", tmp_path / "out"
+    rows = _rows(lmu)[:2]
+    common = dict(benchmarks=[LMU_SHAPES], model="answer-key", lmu_data=lmu, out=out, engine="visionr1",
+                  family="qwen2.5-vl", backend="hf", min_pixels=3136, max_pixels=401408, max_new_tokens=8,
+                  loader=None, limit=2)
+    run_qa(answerer=AnswerKey(rows), **common)
+    record = json.loads((out / "run.json").read_text())
+    assert record["vlmeval"] == f"ms-vlmeval {version('ms-vlmeval')}"
+    record["vlmeval"] = "ms-vlmeval 0.0.1"  # the folder of a run under an older release
+    (out / "run.json").write_text(json.dumps(record, indent=2))
+    before = _files(out)
+    with pytest.raises(VisionR1Error, match=re.escape("holds answers of another run: vlmeval 'ms-vlmeval 0.0.1'")):
+        run_qa(answerer=AnswerKey(rows), **common)
+    assert _files(out) == before
+
+
 def test_vlmeval_engine_config_is_valid_for_vlmeval(world_dir, monkeypatch):
     """The generated config is what `python -m vlmeval.run --config` reads: its data section builds with
     VLMEvalKit's own builder and its model class exists there."""

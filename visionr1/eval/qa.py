@@ -78,6 +78,18 @@ def check_lmudata(lmu_data: Path, benchmarks: list[str], vd) -> None:
                                                "answer (+ A, B, ... for multiple choice)")
 
 
+def vlmeval_version() -> str:
+    """The installed VLMEvalKit's distribution and version (``ms-vlmeval 0.0.20``; ``unknown`` if its metadata is
+    missing)."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    names = packages_distributions().get("vlmeval") or ["ms-vlmeval"]
+    try:
+        return f"{names[0]} {version(names[0])}"
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def vlmeval_config(model: str, model_name: str, engine: str, datasets: dict, *, min_pixels: int, max_pixels: int,
                    max_new_tokens: int, use_vllm: bool) -> dict:
     """The VLMEvalKit config of this run (``python -m vlmeval.run --config FILE`` reproduces the ``vlmeval``
@@ -134,6 +146,9 @@ def run_qa(*, model: str, benchmarks: list[str], lmu_data: Path, out: Path, engi
                     "family": family, "min_pixels": min_pixels, "max_pixels": max_pixels,
                     "max_new_tokens": max_new_tokens, "model_loader": loader,
                     "dtype": hf_dtype() if engine == "visionr1" and backend == "hf" else None,
+                    # VLMEvalKit builds the prompts (both engines) and, with --engine vlmeval, decodes with its own
+                    # Qwen2VLChat defaults: another version may answer otherwise
+                    "vlmeval": vlmeval_version(),
                     "benchmarks": {b: sha256_file(lmu_data / f"{b}.tsv")[:16] for b in benchmarks}}, write=is_main)
     from vlmeval.inference import infer_data_job
     from vlmeval.smp import get_pred_file_path
