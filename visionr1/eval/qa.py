@@ -79,15 +79,12 @@ def check_lmudata(lmu_data: Path, benchmarks: list[str], vd) -> None:
 
 
 def vlmeval_version() -> str:
-    """The installed VLMEvalKit's distribution and version (``ms-vlmeval 0.0.20``; ``unknown`` if its metadata is
-    missing)."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+    """The installed distribution that provides ``vlmeval`` and its version (``ms-vlmeval 0.0.20``; ``unknown``
+    where no distribution's metadata names it)."""
+    from importlib.metadata import packages_distributions, version
 
-    names = packages_distributions().get("vlmeval") or ["ms-vlmeval"]
-    try:
-        return f"{names[0]} {version(names[0])}"
-    except PackageNotFoundError:
-        return "unknown"
+    names = packages_distributions().get("vlmeval")
+    return f"{names[0]} {version(names[0])}" if names else "unknown"
 
 
 def vlmeval_config(model: str, model_name: str, engine: str, datasets: dict, *, min_pixels: int, max_pixels: int,
