@@ -36,7 +36,7 @@ def _samples(n: int, progress: float, seed: int = 0, profile: str = "simple", pa
             for i in range(n)]
 
 
-@pytest.mark.parametrize("profile", ["simple", "dense"])
+@pytest.mark.parametrize("profile", ["simple", "dense", "dense-224"])
 def test_answers_are_read_from_the_scene(profile):
     """Every answer is what the image shows: colour and shape of the drawn objects left to right, their grid
     cells, their boxes back through the adapter within a pixel (detection names every object unless
@@ -62,7 +62,7 @@ def test_answers_are_read_from_the_scene(profile):
                     assert min(max(abs(a - b) for a, b in zip(g, o.box, strict=True)) for g in got) <= 1.0
 
 
-@pytest.mark.parametrize("profile", ["simple", "dense"])
+@pytest.mark.parametrize("profile", ["simple", "dense", "dense-224"])
 def test_partial_detection_answers_name_part_of_the_scene(profile):
     """With --partial-detection a detection answer lists the first k objects in reading order, k drawn from
     PARTIAL_DETECTION[profile] (a scene with fewer lists them all), while grounding answers list every instance:

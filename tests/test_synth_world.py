@@ -17,7 +17,7 @@ from scipy.ndimage import binary_erosion
 
 from visionr1.data import layouts
 from visionr1.io import tree_digest
-from visionr1.synth.shapes import COLOURS, SHAPES, mask
+from visionr1.synth.shapes import COLOURS, SHAPES, background, mask
 from visionr1.synth.world import COCO_CATEGORY_IDS, COCO_SHAPES, HARD_MIN, ODINW_WORLD, V3DET_TWINS, build_world
 
 
@@ -355,3 +355,35 @@ def test_simple_profile(tmp_path, capsys):
     assert "unknown --profile 'crowded'" in capsys.readouterr().err
     assert run_cli("synth", "world", "--out", tmp_path / "w", "--images", 4, "--profile", "simple") == 0
     assert json.loads((tmp_path / "w" / "world.json").read_text())["profile"] == "simple"
+
+
+@pytest.mark.parametrize(("profile", "size", "sides"), [("dense", 112, (14, 32)), ("dense-224", 224, (28, 56))])
+def test_dense_profiles_have_the_papers_easy_hard_split(profile, size, sides):
+    """The dense profiles: COCO scenes of 1-14 objects, about half of them hard (more than 10 instances, the
+    paper's split), the rest 1-10; ODinW scenes easy; square images of the profile's size; objects of its sizes."""
+    w = build_world(0, 200, profile)
+    coco = w.coco["train2017"] + w.coco["val2017"]
+    counts = [len(s.objects) for s in coco]
+    assert min(counts) >= 1 and max(counts) == 14
+    assert 0.35 <= sum(c >= HARD_MIN for c in counts) / len(counts) <= 0.6
+    odinw = [s for name, sp in w.odinw.items() for sc in sp.values() for s in sc if name != "AerialMaritimeDrone/tiled"]
+    assert all(len(s.objects) <= 10 for s in odinw)
+    assert all((s.width, s.height) == (size, size) for s in coco + odinw)
+    got = [((o.box[2] - o.box[0]) * (o.box[3] - o.box[1])) ** 0.5 for s in coco for o in s.objects]
+    assert sides[0] - 0.1 <= min(got) and max(got) <= sides[1] + 0.1
+
+
+def test_pixels_backdrop_gives_the_same_coordinate_on_every_image_size():
+    """Backdrop "pixels" (dense-224): the background colour at pixel (x, y) is the one a 112 px "coordinates"
+    image has there, so what a base learnt on 112 px images reads the same on 224 px ones; beyond it the ramp goes
+    on (250 at pixel 223) instead of being stretched over the image."""
+    rng = np.random.default_rng
+    small = np.asarray(background(rng(0), 112, 112, "coordinates"), dtype=float)
+    big = np.asarray(background(rng(0), 224, 224, "pixels"), dtype=float)
+    stretched = np.asarray(background(rng(0), 224, 224, "coordinates"), dtype=float)
+    noise = 8  # the backdrop's noise (sd 2) at four sd
+    assert np.abs(big[:112, :112] - small).max() <= 2 * noise
+    assert np.abs(big[:112, :112] - small).mean() < 3
+    assert np.abs(stretched[:112, :112] - small).mean() > 10  # a stretched ramp means other coordinates
+    assert abs(big[:, 223, 0].mean() - 250) < 2 and abs(big[223, :, 2].mean() - 250) < 2
+    assert abs(big[:, :, 1].mean() - 110) < 1

@@ -31,7 +31,8 @@ def world(
                                              "with it.")] = 200,
     profile: Annotated[str, typer.Option(help="standard (1-40 objects, tiny ones, crowds, 160-640 px images), "
                                               "dense (1-14 objects, about half of the COCO scenes with more than "
-                                              "10, on 112 x 112 images: recipe shapes-dense) or simple (1-3 large "
+                                              "10, on 112 x 112 images: recipe shapes-dense), dense-224 (the same "
+                                              "split, objects of 28-56 px on 224 x 224 images) or simple (1-3 large "
                                               "objects on 112 x 112 images: the demo and the shipped base).")]
     = "standard",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier world written to --out.")] = False,

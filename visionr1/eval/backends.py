@@ -177,7 +177,8 @@ class VLLMBackend:
     def decoding(self) -> dict:
         return {"backend": self.name, "greedy": True, "max_new_tokens": self.max_new_tokens,
                 "repetition_penalty": self.params.repetition_penalty,
-                "generation_config": "checkpoint" if self.released else "visionr1"}
+                "generation_config": "checkpoint" if self.released else "visionr1",
+                "dtype": str(self.llm.llm_engine.model_config.dtype).removeprefix("torch.")}  # as the hf backend
 
     def chat(self, conversations: Sequence[list[dict]], images: Sequence[list]) -> list[str]:
         prompts = [{"prompt": self.processor.apply_chat_template(c, add_generation_prompt=True),

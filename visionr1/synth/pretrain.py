@@ -56,8 +56,9 @@ COCO_SHARE = 0.4  # share of scenes in COCO's vocabulary; the rest are split eve
 # crowded image (Qwen2.5-VL-7B: COCO AR100 29.8); such a base does the same. Greedy decoding names the most likely
 # count (simple: one object; dense: about four), sampling sometimes goes on: the recall that GRPO can find.
 # Grounding answers (one category) stay complete.
-PARTIAL_DETECTION = {"simple": (0.7, 0.2, 0.1), "dense": (0.05, 0.10, 0.25, 0.35, 0.08, 0.06, 0.04, 0.03, 0.02, 0.02)}
-PROFILES_PRETRAINED = ("simple", "dense")  # the world profiles sized for a small model on a CPU
+_DENSE_PARTIAL = (0.05, 0.10, 0.25, 0.35, 0.08, 0.06, 0.04, 0.03, 0.02, 0.02)
+PARTIAL_DETECTION = {"simple": (0.7, 0.2, 0.1), "dense": _DENSE_PARTIAL, "dense-224": _DENSE_PARTIAL}
+PROFILES_PRETRAINED = ("simple", "dense", "dense-224")  # the world profiles sized for a small model on a CPU
 
 
 @dataclass(frozen=True)

@@ -123,15 +123,24 @@ def polygon_area(vertices: np.ndarray) -> float:
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
+PIXEL_RAMP = 90 / 111  # backdrop "pixels": colour steps per pixel (the coordinates ramp of a 112 px image)
+
+
 def background(rng: np.random.Generator, width: int, height: int, backdrop: str = "noise") -> Image.Image:
     """A mid-grey, slightly tinted gradient with noise: every shape colour stands out against it.
 
     ``backdrop="coordinates"``: red grows from left to right and blue from top to bottom (70-160), so every
     background pixel tells where it is, standing in for the sense of position a pretrained vision encoder brings
-    (a small model trained from scratch has none: Qwen2.5-VL's vision tower has no absolute position embedding)."""
-    if backdrop == "coordinates":
-        x = np.linspace(70, 160, width, dtype=np.float32)[None, :].repeat(height, 0)
-        y = np.linspace(70, 160, height, dtype=np.float32)[:, None].repeat(width, 1)
+    (a small model trained from scratch has none: Qwen2.5-VL's vision tower has no absolute position embedding).
+    ``backdrop="pixels"``: the same ramp per pixel as on a 112 px image whatever the size (70 at pixel 0, 160 at
+    pixel 111, 250 at pixel 223), so a colour means the same pixel coordinate on every image size."""
+    if backdrop in ("coordinates", "pixels"):
+        if backdrop == "coordinates":
+            x = np.linspace(70, 160, width, dtype=np.float32)[None, :].repeat(height, 0)
+            y = np.linspace(70, 160, height, dtype=np.float32)[:, None].repeat(width, 1)
+        else:
+            x = (70 + np.arange(width, dtype=np.float32) * PIXEL_RAMP)[None, :].repeat(height, 0)
+            y = (70 + np.arange(height, dtype=np.float32) * PIXEL_RAMP)[:, None].repeat(width, 1)
         img = np.stack([x, np.full_like(x, 110), y], axis=-1) + rng.standard_normal((height, width, 3),
                                                                                     dtype=np.float32) * 2
         return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")

@@ -36,7 +36,7 @@ class Profile:
     empty_share: tuple[float, float]  # share of empty images: COCO, ODinW
     most: int  # most objects per COCO image
     crowd_every: int  # a crowd region in every n-th COCO image (0: none)
-    backdrop: str = "noise"  # image background: noise, or coordinates (colour encodes position; see background())
+    backdrop: str = "noise"  # image background: noise, coordinates or pixels (colour encodes position; background())
     answer_tokens: int = 1024  # new tokens that hold a complete detection answer of the most crowded scene
 
 
@@ -52,6 +52,11 @@ PROFILES = {
     # small model has learnt to see: one attention window, one position range); the other sources are drawn as
     # the profile's easy scenes (ODinW 1-10 objects). Background encodes position.
     "dense": Profile(((112, 112), (112, 112)), (14.0, 32.0), 0.0, (0.5, 0.0), (0.0, 0.0), 14, 0, "coordinates",
+                     512),
+    # the same split with room instead of small objects: 1-14 objects of 28-56 px (sizes the base has learnt to
+    # see, two to four 14 px patches across) on 224 x 224 images, on a backdrop whose colour gives the pixel
+    # coordinate as on 112 px images (backdrop "pixels")
+    "dense-224": Profile(((224, 224), (224, 224)), (28.0, 56.0), 0.0, (0.5, 0.0), (0.0, 0.0), 14, 0, "pixels",
                      512),
 }
 
