@@ -126,3 +126,27 @@ def test_help_to_a_closed_pipe_ends_quietly(command):
     proc.stdout.close()  # before the interpreter has started: the first write meets a closed pipe
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == EXIT_CLOSED_PIPE and err == "", err
+
+
+@pytest.mark.parametrize("how", ["advance", "update"])
+def test_progress_prints_a_line_per_tenth_off_a_terminal(how, monkeypatch):
+    """Off a terminal (a log file, CI, nohup) the bar is not redrawn, so it prints a plain line each tenth of a
+    task, whether the loop advances the bar or sets how much is done (``update(completed=n)``)."""
+    import io
+
+    from rich.console import Console
+
+    from visionr1.cli import console
+
+    log = io.StringIO()
+    monkeypatch.setattr(console, "err", Console(file=log, force_terminal=False, soft_wrap=True))
+    with console.progress() as bar:
+        task = bar.add_task("pretraining", total=200)
+        for step in range(1, 201):
+            if how == "advance":
+                bar.advance(task)
+            elif step % 25 == 0:  # a loop that reports every 25 steps
+                bar.update(task, completed=step)
+    lines = [x for x in log.getvalue().splitlines() if x.startswith("pretraining:")]
+    want = range(20, 201, 20) if how == "advance" else (25, 50, 75, 100, 125, 150, 175, 200)
+    assert lines == [f"pretraining: {n}/200" for n in want]

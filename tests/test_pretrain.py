@@ -182,6 +182,8 @@ def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
     out = tmp_path / "base"
     assert run_cli("synth", "pretrain", "--world", simple_world, "--out", out, "--size", "tiny", "--steps", 3,
                    "--batch-size", 2, "--eval-limit", 2) == 0
+    # stderr is not a terminal here (a log file under nohup): a plain progress line as the steps go
+    assert "pretraining: 3/3" in capsys.readouterr().err
     info = read_card(out)
     assert info["generator"] == "visionr1 synth pretrain" and info["pretrain"]["config"]["steps"] == 3
     held = info["pretrain"]["heldout"]

@@ -42,6 +42,14 @@ class _Progress(Progress):
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
         super().advance(task_id, advance)
+        self._line(task_id)
+
+    def update(self, task_id: TaskID, **changes) -> None:
+        """``update(task, completed=n)`` (a loop that counts its own steps) prints the same lines as ``advance``."""
+        super().update(task_id, **changes)
+        self._line(task_id)
+
+    def _line(self, task_id: TaskID) -> None:
         if self.console.is_terminal:
             return
         task = self._tasks[task_id]
