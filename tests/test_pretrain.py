@@ -88,6 +88,22 @@ def test_partial_detection_answers_name_part_of_the_scene(profile):
     assert sum(k == 1 for k in listed) >= shares[0] * 0.6 * len(listed)
 
 
+def test_grow_scenes_starts_with_few_objects_and_reaches_the_profiles_most():
+    """--grow-scenes: at most 3 objects a scene at the start, the most rising to the profile's own (14 on the
+    dense profiles) by 60% of the run; without it the stream is the one the shipped base was trained on."""
+    def counts(progress, grow, profile="dense-224", n=120):
+        vocab = pt.domains(0)
+        return [len(pt.make_sample(0, i, progress, vocab, profile, FAMILY, MIN_PIXELS, MAX_PIXELS, grow=grow)
+                    .scene.objects) for i in range(n)]
+
+    assert max(counts(0.0, True)) == 3 and min(counts(0.0, True)) == 1
+    assert max(counts(0.3, True)) == pt.most_objects(0.3, 14, True) == 8
+    assert max(counts(0.6, True)) == max(counts(0.95, True)) == 14
+    assert counts(0.0, False) == counts(0.0, False) and max(counts(0.0, False)) == 14
+    assert counts(0.0, True, "simple") == counts(0.0, False, "simple")  # 3 objects at most there anyway
+    assert [pt.most_objects(x / 10, 14, True) for x in range(11)] == [3, 5, 7, 8, 10, 12, 14, 14, 14, 14, 14]
+
+
 def test_images_kept_apart_from_the_world():
     """Pretraining scenes come from their own stream: none equals an image of any source of the world."""
     world = build_world(0, 200, "simple")
@@ -176,6 +192,11 @@ def test_resume_on_another_world_is_refused(simple_world, tmp_path, capsys):
     config.write_text(json.dumps({**started, "device": other_device}))
     with pytest.raises(VisionR1Error, match=f"device '{other_device}' \\(this run: '{pt.train_device()}'\\)"):
         pt.check_resume(cut, cfg, pt.world_info(simple_world))
+    # a run started before an option existed did what its default does: it resumes unless asked otherwise
+    config.write_text(json.dumps({k: v for k, v in started.items() if k != "grow_scenes"}))
+    pt.check_resume(cut, cfg, pt.world_info(simple_world))
+    with pytest.raises(VisionR1Error, match="grow_scenes False \\(this run: True\\)"):
+        pt.check_resume(cut, replace(cfg, grow_scenes=True), pt.world_info(simple_world))
 
 
 def test_cli_writes_a_checkpoint_with_its_card(simple_world, tmp_path, capsys):
@@ -214,13 +235,14 @@ def test_init_continues_a_pretrained_checkpoint(simple_world, tmp_path, capsys):
     common = ["--world", simple_world, "--size", "tiny", "--batch-size", 2, "--eval-limit", 2]
     assert run_cli("synth", "pretrain", *common, "--out", first, "--steps", 3) == 0
     assert run_cli("synth", "pretrain", *common, "--out", second, "--steps", 1, "--learning-rate", 1e-8,
-                   "--init", first) == 0
+                   "--init", first, "--grow-scenes") == 0
     a, b = _weights(first), _weights(second)
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert (second / "pretrain-run1.jsonl").read_text() == (first / pt.LOG).read_text()  # run 1's log kept
     assert [json.loads(line)["step"] for line in (second / pt.LOG).read_text().splitlines()] == [1]
     made = read_card(second)["pretrain"]
     assert made["config"]["first_image"] == 3 * 2 and made["init"]["config"]["steps"] == 3
+    assert made["config"]["grow_scenes"] is True and made["command"].endswith(" --init <init> --grow-scenes")
     text = (second / "README.md").read_text()
     one = text.index("--out stage1 --size tiny --steps 3")
     assert one < text.index("--out base --size tiny --steps 1 ") < text.index("--init stage1")

@@ -185,7 +185,8 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
     info = {**made, "generator": "visionr1 synth pretrain", "version": __version__, "pretrain": {
         "command": f"visionr1 synth pretrain --world <world> --out <out> --size {cfg.size} --steps {cfg.steps} "
                    f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}"
-                   + (" --init <init>" if cfg.init else "") + (" --partial-detection" if cfg.partial_detection else ""),
+                   + (" --init <init>" if cfg.init else "") + (" --partial-detection" if cfg.partial_detection else "")
+                   + (" --grow-scenes" if cfg.grow_scenes else ""),
         "world": world_meta, "config": config, "curriculum": [list(c) for c in pt.CURRICULUM],
         **({"partial_detection": list(pt.PARTIAL_DETECTION[world_meta["profile"]])} if cfg.partial_detection else {}),
         "hardware": device, "wall_seconds": round(seconds), "heldout": metrics, **init}}
@@ -222,6 +223,10 @@ def pretrain(
         "--partial-detection", help="Detection answers name the first few objects of a scene only (1 of them in 7 "
                                     "answers of 10 on the simple profile), as real base models learnt detection from "
                                     "captions and partial annotations: a base with recall to gain.")] = False,
+    grow_scenes: Annotated[bool, typer.Option(
+        "--grow-scenes", help="Scenes hold at most 3 objects at first, and the most grows to the profile's own "
+                              "(14 on dense) by 60% of the steps: a base continued on a new image size learns it on "
+                              "scenes it can tell apart first.")] = False,
 ) -> None:
     """Pretrain a synthetic Qwen2.5-VL on the world (name the objects → coarse position → grounding → a little
     detection, on images of its own), then measure it on held-out grounding and detection and write the results
@@ -249,7 +254,7 @@ def pretrain(
     first_image = 0 if init is None else pt.check_init(init, out, info, size)
     cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                          init=str(resolved(init)) if init else None, first_image=first_image,
-                         partial_detection=partial_detection)
+                         partial_detection=partial_detection, grow_scenes=grow_scenes)
     with lock_dir(out) as root:
         if resume:
             pt.check_resume(root, cfg, info)

@@ -58,6 +58,10 @@ COCO_SHARE = 0.4  # share of scenes in COCO's vocabulary; the rest are split eve
 # Grounding answers (one category) stay complete.
 _DENSE_PARTIAL = (0.05, 0.10, 0.25, 0.35, 0.08, 0.06, 0.04, 0.03, 0.02, 0.02)
 PARTIAL_DETECTION = {"simple": (0.7, 0.2, 0.1), "dense": _DENSE_PARTIAL, "dense-224": _DENSE_PARTIAL}
+# `synth pretrain --grow-scenes`: a scene holds at most GROW_SCENES[0] objects at the start of the run, and the
+# most grows linearly to the profile's own by GROW_SCENES[1] of the steps: a base continued on a new image size
+# first learns it on scenes whose objects it can tell apart, then on crowded ones.
+GROW_SCENES = (3, 0.6)
 PROFILES_PRETRAINED = ("simple", "dense", "dense-224")  # the world profiles sized for a small model on a CPU
 
 
@@ -107,19 +111,29 @@ def left_to_right(objects) -> list:
     return sorted(objects, key=lambda o: (o.box[0] + o.box[2], o.box[1]))
 
 
+def most_objects(progress: float, most: int, grow: bool) -> int:
+    """The most objects of a pretraining scene at ``progress`` (0..1): the profile's ``most``, or with ``grow``
+    (``--grow-scenes``) ``GROW_SCENES[0]`` rising linearly to it by ``GROW_SCENES[1]`` of the run."""
+    if not grow:
+        return most
+    start, full = GROW_SCENES
+    return min(most, round(start + (most - start) * min(1.0, progress / full)))
+
+
 def make_sample(seed: int, index: int, progress: float, vocab: list[Domain], profile: str, family: str,
-                min_pixels: int, max_pixels: int, turns: int = 3, partial: bool = False) -> Sample:
+                min_pixels: int, max_pixels: int, turns: int = 3, partial: bool = False, grow: bool = False
+                ) -> Sample:
     """Sample ``index`` of the pretraining stream of ``seed``: a new scene and ``turns`` tasks about it, drawn
     from the curriculum at ``progress`` (several questions per image, as in LLaVA-style conversations: each
     answer is supervised, the image is encoded once). ``partial``: detection answers list the first k objects only,
-    k drawn from ``PARTIAL_DETECTION[profile]``."""
+    k drawn from ``PARTIAL_DETECTION[profile]``; ``grow``: scenes hold at most ``most_objects(progress)``."""
     rng = _rng(seed, "pretrain", index)
     p = PROFILES[profile]
     weights = [COCO_SHARE] + [(1 - COCO_SHARE) / (len(vocab) - 1)] * (len(vocab) - 1)
     dom = vocab[int(rng.choice(len(vocab), p=weights))]
     drawn = [c for c in dom.categories if dom.looks.get(c)]
     items = []
-    for _ in range(int(rng.integers(1, p.most + 1))):
+    for _ in range(int(rng.integers(1, most_objects(progress, p.most, grow) + 1))):
         label = drawn[int(rng.integers(len(drawn)))]
         shape, colour = dom.looks[label]
         items.append((shape, colour or COLOUR_NAMES[int(rng.integers(len(COLOUR_NAMES)))], label))
@@ -278,7 +292,8 @@ def _lr(step: int, cfg: PretrainConfig) -> float:
 def _batch(cfg: PretrainConfig, world: dict, vocab: list[Domain], processor, first: int, progress: float,
            limits: tuple[int, int]) -> dict:
     samples = [make_sample(cfg.seed, first + j, progress, vocab, world["profile"], cfg.family, *limits,
-                           turns=cfg.turns, partial=cfg.partial_detection) for j in range(cfg.batch_size)]
+                           turns=cfg.turns, partial=cfg.partial_detection, grow=cfg.grow_scenes)
+               for j in range(cfg.batch_size)]
     return collate(samples, processor, [s.scene.render() for s in samples])
 
 
@@ -326,6 +341,8 @@ def check_resume(out: Path, cfg: PretrainConfig, world: dict) -> None:
         raise VisionR1Error(f"--resume: {out} holds no interrupted pretraining run ({STATE}/state.pt)")
     started = read_json(state_dir / "config.json", dict)
     load_torch(state_dir / "state.pt", STATE_KEYS)  # small (a synthetic model's): read in full before any work
+    # an option added since the run started was at its default there (what the run did)
+    started = {**asdict(PretrainConfig()), **started}
     differ = record_differences(started, run_record(cfg, world), ignore=MAY_CHANGE)
     if differ:
         raise VisionR1Error(f"--resume: {out} was started with other options ({'; '.join(differ)}); resume it with "

@@ -25,4 +25,5 @@ class PretrainConfig:
     family: str = "qwen2.5-vl"
     init: str | None = None  # a checkpoint of this command to continue from, instead of random weights
     partial_detection: bool = False  # detection answers name part of the scene (PARTIAL_DETECTION)
+    grow_scenes: bool = False  # scenes grow from a few objects to the profile's most over the run (GROW_SCENES)
     first_image: int = 0  # first image of the pretraining stream (a continued run starts after its init's)
