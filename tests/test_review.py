@@ -331,7 +331,7 @@ def test_review_eval_counts_unreadable_prediction_lines(fo, runs, tmp_path, caps
 # ------------------------------------------------------------------ review data
 
 
-def test_review_data_mirrors_the_mix(fo, world_dir, tmp_path):
+def test_review_data_mirrors_the_mix(fo, world_dir, tmp_path, capsys):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"name": "review-test", "sources": {
         "coco": {"task": "detection", "count": 10, "split": "train2017", "negative_share": 0.2},
@@ -342,6 +342,7 @@ def test_review_data_mirrors_the_mix(fo, world_dir, tmp_path):
 
     rows = list(load_mix(mix))
     assert run_cli("review", "data", mix, "--name", "vr1-data") == 0
+    assert f"building the dataset: {len(rows)}/{len(rows)}" in capsys.readouterr().err  # progress off a terminal
     ds = fo.load_dataset("vr1-data")
     assert len(ds) == len(rows)
     assert ds.count_sample_tags() == {k: v for k, v in {

@@ -76,12 +76,15 @@ def data_cmd(mix_dir: Annotated[Path, typer.Argument(help="Output folder of `vis
     """The training mix: ground truth, task, difficulty, negative flag, prompt (as tags and fields)."""
     from rich.table import Table
 
+    from visionr1.data.build import load_manifest
     from visionr1.data.stats import mix_folder
     from visionr1.review.datasets import review_data
 
     mix_folder(mix_dir)  # not a built mix: one line, before the progress bar
+    rows = load_manifest(mix_dir).get("rows")  # a total, so that a log off a terminal gets its line per tenth
+    total = min(limit or rows, rows) if isinstance(rows, int) else None
     with console.progress() as bar:
-        task = bar.add_task("building the dataset", total=None)
+        task = bar.add_task("building the dataset", total=total)
         _, summary = review_data(mix_dir, name, limit, lambda n: bar.advance(task, n))
     t = Table(title=f"review dataset '{summary['dataset']}'")
     t.add_column("samples", justify="right")
