@@ -8,7 +8,8 @@
 #   bash scripts/gpu_dense_base.sh [WHEEL_DIR] [OUT_DIR]
 # Settings (environment): BUDGET_S (seconds of pretraining, default 420), BATCH (images per step, 32), LR (5e-4),
 # PROBE_STEPS (30), EVAL_LIMIT (held-out queries per task of the card, 250), IMAGES (COCO train images of the world,
-# 1000: the card's world), PROFILE (the world profile: dense, or dense-224 for 224 px images). Everything lands in
+# 1000: the card's world), PROFILE (the world profile: dense, or dense-224 for 224 px images), GROW (1: add
+# --grow-scenes, scenes that grow from 3 objects; the way a 224 px base learnt on the CPU). Everything lands in
 # OUT_DIR (default $OUT/dense-base): world/, probe/, base/ (the checkpoint and its card), dense-base.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ profile=${PROFILE:-dense}
 source scripts/gpu_env.sh
 v() { "$python" -m visionr1 "$@"; }
 run=(--init models/shapes-base --batch-size "$batch" --learning-rate "$lr" --partial-detection)
+[ "${GROW:-0}" = 1 ] && run+=(--grow-scenes)
 [ -f "$out/world/world.json" ] || v synth world --out "$out/world" --profile "$profile" --images "$images" --seed 0
 v synth pretrain --world "$out/world" --out "$out/probe" --steps "$probe" --eval-limit 4 --force "${run[@]}"
 steps=$("$python" - "$out/probe/pretrain.jsonl" "$budget" <<'PY'

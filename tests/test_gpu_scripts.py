@@ -25,12 +25,13 @@ def test_gpu_dense_base_sizes_its_run_and_checks_the_targets(tmp_path):
     from the base's card, which records the world (PROFILE) and --partial-detection."""
     out = tmp_path / "dense"
     done = _script("gpu_dense_base.sh", str(tmp_path / "no-wheels"), str(out), BUDGET_S="3", PROBE_STEPS="2",
-                   EVAL_LIMIT="2", BATCH="2", IMAGES="40", PROFILE="dense-224")
+                   EVAL_LIMIT="2", BATCH="2", IMAGES="40", PROFILE="dense-224", GROW="1")
     assert done.returncode == 0, done.stderr[-3000:]
     probe = [json.loads(x) for x in (out / "probe" / "pretrain.jsonl").read_text().splitlines()]
     steps = max(1, int(3 / probe[-1]["seconds_per_step"]))
     info = read_card(out / "base")["pretrain"]
     assert info["world"]["profile"] == "dense-224" and info["config"]["partial_detection"] is True
+    assert info["config"]["grow_scenes"] is True
     assert info["config"]["steps"] == steps and info["config"]["batch_size"] == 2
     assert info["init"]["world"]["profile"] == "simple"  # continued from the shipped base
     result = json.loads((out / "dense-base.json").read_text())
