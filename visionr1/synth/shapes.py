@@ -134,13 +134,11 @@ def background(rng: np.random.Generator, width: int, height: int, backdrop: str 
     (a small model trained from scratch has none: Qwen2.5-VL's vision tower has no absolute position embedding).
     ``backdrop="pixels"``: the same ramp per pixel as on a 112 px image whatever the size (70 at pixel 0, 160 at
     pixel 111, 250 at pixel 223), so a colour means the same pixel coordinate on every image size."""
-    if backdrop in ("coordinates", "pixels"):
-        if backdrop == "coordinates":
-            x = np.linspace(70, 160, width, dtype=np.float32)[None, :].repeat(height, 0)
-            y = np.linspace(70, 160, height, dtype=np.float32)[:, None].repeat(width, 1)
-        else:
-            x = (70 + np.arange(width, dtype=np.float32) * PIXEL_RAMP)[None, :].repeat(height, 0)
-            y = (70 + np.arange(height, dtype=np.float32) * PIXEL_RAMP)[:, None].repeat(width, 1)
+    ramp = {"coordinates": lambda n: np.linspace(70, 160, n, dtype=np.float32),
+            "pixels": lambda n: 70 + np.arange(n, dtype=np.float32) * PIXEL_RAMP}.get(backdrop)
+    if ramp is not None:
+        x = ramp(width)[None, :].repeat(height, 0)
+        y = ramp(height)[:, None].repeat(width, 1)
         img = np.stack([x, np.full_like(x, 110), y], axis=-1) + rng.standard_normal((height, width, 3),
                                                                                     dtype=np.float32) * 2
         return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
