@@ -220,6 +220,55 @@ def test_documented_commands_exist(doc):
     assert not problems, "\n".join(problems)
 
 
+
+# ---- documented choice lists (`--profile standard|dense|...`) are the real ones
+
+CHOICE_LIST = re.compile(r"(--[a-z][a-z-]*) \[?((?:[\w.+-]+\\?\|)+[\w.+-]+)")
+
+
+def real_choices() -> dict[str, set[str]]:
+    """Per option that takes one of a fixed set of words, the set the code accepts."""
+    from visionr1.eval.backends import BACKENDS
+    from visionr1.eval.modes import MODES
+    from visionr1.eval.sets import PROTOCOLS
+    from visionr1.rewards.config import PRESETS
+    from visionr1.rewards.matching import MATCHERS
+    from visionr1.synth.tiny_model import FAMILIES, SIZES
+    from visionr1.synth.world import PROFILES
+
+    return {"--profile": set(PROFILES), "--size": set(SIZES), "--family": set(FAMILIES), "--preset": set(PRESETS),
+            "--matcher": set(MATCHERS), "--mode": set(MODES), "--backend": set(BACKENDS),
+            "--protocol": set(PROTOCOLS)}
+
+
+def choice_problems(doc: Path) -> list[str]:
+    real, problems = real_choices(), []
+    for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+        for flag, listed in CHOICE_LIST.findall(line):
+            words = set(listed.replace("\\|", "|").split("|"))
+            if flag not in real:
+                problems.append(f"{doc.name}:{n}: {flag} lists choices; add where they come from to real_choices")
+            elif words != real[flag]:
+                problems.append(f"{doc.name}:{n}: {flag} {'|'.join(sorted(words))} (the code: "
+                                f"{'|'.join(sorted(real[flag]))})")
+    return problems
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_documented_choices_are_the_real_ones(doc):
+    assert not choice_problems(doc), "\n".join(choice_problems(doc))
+
+
+def test_choice_checker_finds_a_missing_profile(tmp_path):
+    f = tmp_path / "x.md"
+    f.write_text("| `visionr1 synth world --out DIR [--profile standard\\|dense\\|simple]` | world |\n"
+                 "`visionr1 reward score IN [--preset paper|official]`, `--colour red|blue`\n")
+    problems = choice_problems(f)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("x.md:1: --profile dense|simple|standard (the code: dense|dense-224|simple")
+    assert problems[1].startswith("x.md:2: --colour lists choices")
+
+
 # ---- the checker itself
 
 def _problems(text: str, tmp_path) -> list[str]:
