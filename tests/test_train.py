@@ -435,9 +435,12 @@ def test_heldout_evaluation_during_training_is_the_evaluation_of_the_saved_model
     assert measured["reward"] > 1 and measured["AR100"] > 0 and measured["queries"] == 6
     assert {k: rows[-1][f"heldout/{k}"] for k in ("mAP", "AP50", "AR100", "reward")} == \
         {k: measured[k] for k in ("mAP", "AP50", "AR100", "reward")}
-    from visionr1.train.callbacks import PANELS, read_metrics
+    from visionr1.train.callbacks import PANEL_WIDTH, panels, read_metrics
 
-    assert "heldout/mAP" in PANELS and read_metrics(out / "metrics.jsonl")[0]["step"] == 0
+    shown = panels(read_metrics(out / "metrics.jsonl"))
+    assert shown[-3:] == ["heldout/mAP", "heldout/AR100", "heldout/reward"] and "reward" in shown
+    png = (out / "reward_curves.png").read_bytes()  # IHDR: the width, 100 dpi per inch of PANEL_WIDTH per panel
+    assert int.from_bytes(png[16:20], "big") == round(100 * PANEL_WIDTH * len(shown))
 
 
 def test_heldout_evaluation_needs_its_set(tiny_model_dir, mix, tmp_path, capsys):

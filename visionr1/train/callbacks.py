@@ -60,26 +60,34 @@ def phase_switch(rows: list[dict]) -> int | None:
 
 
 # panels of the curves: metric, y range (None: the data's); reward terms are 0-1, the reward 0-3, held-out percent
+# and the held-out greedy reward on the training reward's 0-3 (the sampled reward can level off while it rises)
 PANELS = {"rewards/format/mean": (0, 1.05), "rewards/recall/mean": (0, 1.05), "rewards/precision/mean": (0, 1.05),
-          "reward": (0, 3.1), "loss": None, "heldout/mAP": (0, 100), "heldout/AR100": (0, 100)}
+          "reward": (0, 3.1), "loss": None, "heldout/mAP": (0, 100), "heldout/AR100": (0, 100),
+          "heldout/reward": (0, 3.1)}
+PANEL_WIDTH = 3.6  # inches; 100 dpi
+
+
+def panels(rows: list[dict]) -> list[str]:
+    """The panels of ``plot_curves`` for these metrics rows, in order: those of ``PANELS`` that were logged."""
+    return [k for k in PANELS if any(k in r for r in rows)]
 
 
 def plot_curves(metrics: Path, out: Path) -> Path | None:
-    """One panel per reward term (GRPO) or the loss (SFT) against the step, and the held-out mAP and AR100 where
-    they were measured (``HeldoutEval``): the logged values faint, their moving average (a tenth of the run) bold,
-    the switch to phase 2 of the reward (Sec. 3.3) as a dashed line. Reward panels span their whole range (0-1 for
-    a term, 0-3 for the sum), so that a term at 0.94 does not fill the panel."""
+    """One panel per reward term (GRPO) or the loss (SFT) against the step, and the held-out mAP, AR100 and greedy
+    reward where they were measured (``HeldoutEval``): the logged values faint, their moving average (a tenth of the
+    run) bold, the switch to phase 2 of the reward (Sec. 3.3) as a dashed line. Reward panels span their whole range
+    (0-1 for a term, 0-3 for the sum), so that a term at 0.94 does not fill the panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = read_metrics(metrics)
-    keys = [k for k in PANELS if any(k in r for r in rows)]
+    keys = panels(rows)
     if not keys:
         return None
     switch = phase_switch(rows)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(PANEL_WIDTH * len(keys), 3), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         steps, values = zip(*[(r["step"], r[key]) for r in rows if key in r and r[key] is not None], strict=True)
         heldout = key.startswith("heldout/")
