@@ -15,6 +15,10 @@ Every stage is a real ``visionr1`` command (printed before it runs), so a result
     python benchmarks/learning.py                                    # 3 seeds + ablations (see docs/benchmarks.md)
     python benchmarks/learning.py --seeds 0 --steps 10 --eval-limit 16 --no-ablations   # a quick look
     python benchmarks/learning.py --steps 400 --eval-limit 250 --seeds 0 1 2 3 4  # on a GPU: larger, same code
+    python benchmarks/learning.py --base runs/dense-base/base --profile dense-224 --recipe shapes-dense  # a dense base
+
+``--profile`` / ``--recipe``: the world and mix of another base (a dense one from ``scripts/gpu_dense_base.sh``);
+the answers' token budget (evaluation, held-out curve, GRPO's completions) is the profile's ``answer_tokens``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ ABLATIONS = {"grpo, count reward (Table 4)": ["--count-reward", "true"],
              "grpo, STEP 1/2 (Table 10)": ["--switch", "0.5"],
              "grpo, box+label matcher (Table 3)": ["--matcher", "box+label"]}
 BENCHMARKS = ("custom", "odinw")
-TOKENS = PROFILES[PROFILE].answer_tokens
+IMAGES = 1000  # synthetic COCO train images of the world (the demo's)
 
 
 def run(argv: list) -> float:
@@ -55,8 +59,8 @@ def run(argv: list) -> float:
     return time.perf_counter() - t0
 
 
-def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
-    common = ["--limit", limit, "--max-new-tokens", TOKENS, "--batch-size", 16]
+def evaluate(model: Path, world: Path, out: Path, limit: int, profile: str) -> dict:
+    common = ["--limit", limit, "--max-new-tokens", PROFILES[profile].answer_tokens, "--batch-size", 16]
     plan = {"custom": ["eval", "custom", "--model", model, "--data-root", world / "coco" / "val2017",
                        "--annotations", world / "coco" / "annotations" / "instances_val2017.json"],
             "odinw": ["eval", "odinw", "--model", model, "--data-root", world / "odinw", "--sets",
@@ -72,7 +76,7 @@ def evaluate(model: Path, world: Path, out: Path, limit: int) -> dict:
                          "mAP_any_label": overall["mAP_any_label"],
                          "reward": overall["reward"], "answered": sum(s["answered"] for s in sets),
                          "distinct_answers": sum(s["distinct_answers"] for s in sets)}
-    result["image_loss"] = image_reliance(model, 0, PROFILE)
+    result["image_loss"] = image_reliance(model, 0, profile)
     return result
 
 
@@ -81,7 +85,8 @@ def claim(out: Path, base: Path, args: argparse.Namespace, configs: Path) -> Non
     one re-made, say), other training configs (``configs``: a learning rate changed in the repository) or other
     steps / learning rates / query limit would mix stale models into the table."""
     key = {"base_weights_sha256": {p.name: sha256_file(p) for p in sorted(base.glob("*.safetensors"))},
-           "configs_sha256": tree_digest(configs), "steps": args.steps,
+           "configs_sha256": tree_digest(configs), "profile": args.profile, "recipe": args.recipe,
+           "images": args.images, "steps": args.steps,
            "eval_limit": args.eval_limit, "sft_lr": args.sft_lr, "grpo_lr": args.grpo_lr}
     f = out / "run.json"
     if f.is_file() and (old := json.loads(f.read_text())) != key:
@@ -94,31 +99,44 @@ def claim(out: Path, base: Path, args: argparse.Namespace, configs: Path) -> Non
     f.write_text(json.dumps(key, indent=2))
 
 
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The demo's recipe goes with the demo's profile only: another profile names its recipe."""
+    if args.recipe is None:
+        if args.profile != PROFILE:
+            parser.error(f"--profile {args.profile} needs --recipe: {RECIPE} is the {PROFILE} world's mix "
+                         "(configs/recipes/shapes-dense.yaml is the dense worlds')")
+        args.recipe = RECIPE
+    return args
+
+
 def main_(args: argparse.Namespace) -> dict:
     out = args.out.resolve()
     base = (args.base or shipped_base()).resolve()
+    tokens = PROFILES[args.profile].answer_tokens
     configs = resource_dir("configs") / "demo"
     claim(out, base, args, configs)
     world, mix = out / "world", out / "mix"
     times: dict[str, float] = {}
     if not (world / "world.json").is_file():
-        times["world"] = run(["synth", "world", "--out", world, "--profile", PROFILE, "--images", 1000, "--force"])
+        times["world"] = run(["synth", "world", "--out", world, "--profile", args.profile, "--images", args.images,
+                              "--force"])
     if not (mix / "manifest.json").is_file():
         roots = {"coco": "coco", "odinw": "odinw", "v3det": "v3det", "refcoco": "refer", "vg": "vg"}
-        times["mix"] = run(["data", "build", "--out", mix, "--recipe", RECIPE, "--force",
+        times["mix"] = run(["data", "build", "--out", mix, "--recipe", args.recipe, "--force",
                             *[a for src, folder in roots.items() for a in (f"--{src}-root", world / folder)]])
     steps = ["--max-steps", args.steps, "--heldout-every", SCALES["full"].heldout_every, "--heldout-annotations",
              world / "coco" / "annotations" / "instances_val2017.json", "--heldout-images", world / "coco" / "val2017",
-             "--heldout-limit", 16, "--heldout-max-new-tokens", TOKENS]
+             "--heldout-limit", 16, "--heldout-max-new-tokens", tokens]
     lr = {"sft": ["--learning-rate", args.sft_lr] if args.sft_lr else [],
           "grpo": ["--learning-rate", args.grpo_lr] if args.grpo_lr else []}
-    results: dict[str, dict] = {"base": {"all": evaluate(base, world, out / "eval" / "base", args.eval_limit)}}
+    results: dict[str, dict] = {"base": {"all": evaluate(base, world, out / "eval" / "base", args.eval_limit,
+                                                         args.profile)}}
     for seed in args.seeds:
         d = out / f"seed{seed}"
         plan = {"sft": ["train", "sft", "--model", base, "--data", mix, "--config", configs / "sft.yaml", *steps,
                         *lr["sft"]],
                 "grpo": ["train", "grpo", "--model", base, "--data", mix, "--config", configs / "grpo.yaml", *steps,
-                         *lr["grpo"]]}
+                         "--max-completion-length", tokens, *lr["grpo"]]}
         if args.ablations:
             plan.update({name: [*plan["grpo"], *extra] for name, extra in ABLATIONS.items()})
         for name, argv in plan.items():
@@ -126,7 +144,8 @@ def main_(args: argparse.Namespace) -> dict:
             if not (ckpt / "config.json").is_file():
                 # --force: a run killed before its end is started over (a training folder only)
                 times[f"seed{seed}/{name}"] = run([*argv, "--out", ckpt, "--force", "--seed", seed])
-            results.setdefault(name, {})[str(seed)] = evaluate(ckpt, world, d / "eval" / ckpt.name, args.eval_limit)
+            results.setdefault(name, {})[str(seed)] = evaluate(ckpt, world, d / "eval" / ckpt.name, args.eval_limit,
+                                                               args.profile)
             logs = read_metrics(ckpt / "metrics.jsonl")
             results[name][str(seed)]["heldout_during_training"] = heldout_curve(ckpt / "metrics.jsonl")
             if "grpo" in name:
@@ -160,7 +179,7 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def table(summary: dict) -> Table:
-    t = Table(title="held-out results from the shipped base, mean ± sd over seeds: mAP / AP50 / AR100 (percent), "
+    t = Table(title="held-out results from the base, mean ± sd over seeds: mAP / AP50 / AR100 (percent), "
                     "mean reward (0-3), distinct answers, answer loss with own / shuffled images")
     for col in ("model", "seeds", "custom mAP", "custom AR100", "odinw mAP", "odinw AR100", "custom AP50",
                 "custom mAP any label", "reward", "distinct", "loss own / shuffled"):
@@ -192,6 +211,10 @@ if __name__ == "__main__":
     p.add_argument("--sft-lr", type=float, help="override configs/demo/sft.yaml's learning rate")
     p.add_argument("--grpo-lr", type=float, help="override configs/demo/grpo.yaml's learning rate")
     p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip Tables 3, 4 and 10")
-    s = main_(p.parse_args())
+    p.add_argument("--profile", choices=list(PROFILES), default=PROFILE,
+                   help=f"world profile of the base (default: the demo's, {PROFILE})")
+    p.add_argument("--recipe", help=f"mix recipe for the profile (default with the demo's profile: {RECIPE})")
+    p.add_argument("--images", type=int, default=IMAGES, help="COCO train images of the world (default: the demo's)")
+    s = main_(check_args(p.parse_args(), p))
     Console(width=170).print(table(s))
     print(json.dumps({"gains_over_base_and_sft": s["gains"], "seconds": s["seconds"]}, indent=1))

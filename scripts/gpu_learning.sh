@@ -4,6 +4,9 @@
 # set, 3 seeds; the same code path as the CPU run. Bare machine without network: make the wheels here with
 # scripts/gpu_wheels.sh, then there:
 #   bash scripts/gpu_learning.sh [WHEEL_DIR] [OUT_DIR] [learning.py options, e.g. --seeds 0 --no-ablations]
+# From a dense base (scripts/gpu_dense_base.sh), on its world and mix:
+#   bash scripts/gpu_learning.sh .whl runs/learning-dense --base runs/dense-base/base --profile dense-224 \
+#     --recipe shapes-dense
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=${1:-.whl}

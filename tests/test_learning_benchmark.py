@@ -1,9 +1,11 @@
-"""``benchmarks/learning.py`` resumes only a work folder made from the same base weights and settings."""
+"""``benchmarks/learning.py``: resumes only a work folder made from the same base weights and settings; runs on another
+base's world profile and mix."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -24,7 +26,8 @@ def test_stale_work_folder_refused(tiny_model_dir, tmp_path):
     changed (the learning rate in configs/demo/grpo.yaml), or a folder without the record: one error line naming
     what differs, and nothing of the old run is reused."""
     learning = _learning()
-    args = argparse.Namespace(steps=40, eval_limit=64, sft_lr=None, grpo_lr=None)
+    args = argparse.Namespace(steps=40, eval_limit=64, sft_lr=None, grpo_lr=None, profile="simple",
+                              recipe="shapes-simple", images=1000)
     configs = tmp_path / "configs"
     shutil.copytree(ROOT / "configs" / "demo", configs)
     out = tmp_path / "run"
@@ -49,3 +52,32 @@ def test_stale_work_folder_refused(tiny_model_dir, tmp_path):
     (older / "seed0").mkdir(parents=True)
     with pytest.raises(SystemExit, match="no record of their base"):
         learning.claim(older, tiny_model_dir, args, configs)
+
+
+def test_another_profile_runs_end_to_end_on_its_world_and_token_budget(tiny_model_dir, tmp_path):
+    """``--profile dense-224 --recipe R``: the world is that profile's, and every answer (evaluation, held-out curve,
+    GRPO's completions) has the profile's token budget, not the demo's 96; the table has base, SFT and GRPO."""
+    from visionr1.synth.world import PROFILES
+
+    learning = _learning()
+    recipe = tmp_path / "dense-small.yaml"
+    recipe.write_text((ROOT / "configs" / "recipes" / "shapes-dense.yaml").read_text()
+                      .replace("count: 1000", "count: 12").replace("count: 167", "count: 4")
+                      .replace("count: 133", "count: 3"))  # every source, at 40 images
+    parser = argparse.ArgumentParser()
+    with pytest.raises(SystemExit):  # another profile without its recipe: refused before any work
+        learning.check_args(argparse.Namespace(profile="dense-224", recipe=None), parser)
+    args = argparse.Namespace(out=tmp_path / "run", base=tiny_model_dir, seeds=[0], steps=1, eval_limit=2,
+                              sft_lr=None, grpo_lr=None, ablations=False, profile="dense-224", recipe=str(recipe),
+                              images=40)
+    summary = learning.main_(learning.check_args(args, parser))
+    tokens = PROFILES["dense-224"].answer_tokens
+    assert tokens != PROFILES["simple"].answer_tokens
+    world = json.loads((args.out / "world" / "world.json").read_text())
+    assert world["profile"] == "dense-224"
+    assert set(summary["results"]) == {"base", "sft", "grpo"}
+    assert summary["results"]["grpo"]["0"]["custom"]["answered"] == 2
+    grpo = json.loads((args.out / "seed0" / "grpo" / "run.json").read_text())
+    assert grpo["options"]["max_completion_length"] == tokens
+    for ev in (args.out / "eval" / "base" / "custom", args.out / "seed0" / "eval" / "grpo" / "odinw"):
+        assert json.loads((ev / "run.json").read_text())["max_new_tokens"] == tokens
