@@ -7,9 +7,19 @@ import pickle
 
 import pytest
 from conftest import run_cli
+from hypothesis import given
+from hypothesis import strategies as st
 
 from visionr1.errors import VisionR1Error
-from visionr1.io import atomic_output, load_pickle, lock_dir, output_dir, write_bytes
+from visionr1.io import (
+    atomic_output,
+    differing_keys,
+    load_pickle,
+    lock_dir,
+    output_dir,
+    record_differences,
+    write_bytes,
+)
 
 
 def test_load_pickle_reads_plain_refs(tmp_path):
@@ -134,3 +144,18 @@ def test_atomic_write_is_complete_synced_and_leaves_no_temporary_file(tmp_path, 
     with atomic_output("/dev/null") as f:
         f.write(b"streamed")
     assert calls == [] and os.path.exists("/dev/null") and not os.path.exists("/dev/.null.tmp")
+
+
+_values = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=2), st.lists(st.integers(0, 2), max_size=2))
+
+
+@given(st.dictionaries(st.sampled_from("abcde"), _values), st.dictionaries(st.sampled_from("abcde"), _values))
+def test_differing_keys_are_exactly_the_keys_whose_values_differ(before, now):
+    """The one comparison behind both run-record refusals (io.record_differences, train.record's options): a key on
+    one side only differs, also when its value is None; equal records have none; the order is ``now``'s first."""
+    keys = differing_keys(before, now)
+    assert set(keys) == {k for k in before.keys() | now.keys()
+                         if k not in before or k not in now or before[k] != now[k]}
+    assert (keys == []) == (before == now) and set(keys) == set(differing_keys(now, before))
+    assert keys == sorted(keys, key=lambda k: (k not in now, list(now).index(k) if k in now else list(before).index(k)))
+    assert len(record_differences(before, now)) == len(keys)

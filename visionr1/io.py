@@ -134,13 +134,20 @@ def json_line(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
 
 
+def differing_keys(before: dict, now: dict) -> list[str]:
+    """The keys whose values differ between two records, a key on one side only included (``now``'s order, then
+    ``before``'s)."""
+    missing = object()
+    return [k for k in dict.fromkeys([*now, *before]) if before.get(k, missing) != now.get(k, missing)]
+
+
 def record_differences(before: dict, now: dict, *, ignore: tuple[str, ...] = (), per_entry: bool = False) -> list[str]:
     """What differs between a run's record written earlier (``before``) and this run's (``now``), one
     ``name old (this run: new)`` per key (``name not recorded (this run: new)`` for a key the earlier record lacks;
     keys of ``ignore`` may change). ``per_entry``: a mapping on both sides (one entry per set, ...) differs only
     in the entries both hold."""
     out = []
-    for k in dict.fromkeys([*now, *before]):
+    for k in differing_keys(before, now):
         if k in ignore:
             continue
         if k not in before:
@@ -148,7 +155,7 @@ def record_differences(before: dict, now: dict, *, ignore: tuple[str, ...] = (),
         elif per_entry and isinstance(before[k], dict) and isinstance(now.get(k), dict):
             out += [f"{k} {e} {v!r} (this run: {now[k][e]!r})" for e, v in before[k].items()
                     if e in now[k] and now[k][e] != v]
-        elif k not in now or before[k] != now[k]:
+        else:
             out.append(f"{k} {before[k]!r} (this run: {now.get(k)!r})")
     return out
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from visionr1.errors import VisionR1Error
 from visionr1.inputs import read_json
+from visionr1.io import differing_keys
 
 RUN_RECORD = "run.json"
 # options a resumed run may change without becoming another run: how long it runs, how it saves and logs, the
@@ -107,7 +108,7 @@ def _changed_options(before: dict, now: dict, most: int = 4) -> str:
     def shown(v) -> str:
         return "TRL's default" if v is unset else v if isinstance(v, str) else json.dumps(v, default=str)
 
-    keys = sorted(k for k in set(a) | set(b) if a.get(k, unset) != b.get(k, unset))
+    keys = sorted(differing_keys(a, b))
     if not keys:
         return ""
     text = ", ".join(f"{k} {shown(a.get(k, unset)):.40} (this run: {shown(b.get(k, unset)):.40})"
