@@ -76,6 +76,16 @@ def coco_recipe(tmp_path: Path, **over) -> str:
     return str(path)
 
 
+def small_dense_recipe(tmp_path: Path) -> Path:
+    """configs/recipes/shapes-dense.yaml with every source's count cut to what a 40-image world holds."""
+    root = Path(__file__).resolve().parents[1]
+    path = tmp_path / "dense-small.yaml"
+    path.write_text((root / "configs" / "recipes" / "shapes-dense.yaml").read_text()
+                    .replace("count: 1000", "count: 12").replace("count: 167", "count: 4")
+                    .replace("count: 133", "count: 3"))
+    return path
+
+
 def edit_coco(root: Path, change: Callable[[dict], object]) -> Path:
     """Apply ``change`` to the COCO train2017 annotations under ``root`` (a test damaging its copy); their path."""
     ann = root / "annotations" / "instances_train2017.json"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import small_dense_recipe
+
 from visionr1.synth.tiny_model import read_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +24,9 @@ def _script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_gpu_dense_base_sizes_its_run_and_checks_the_targets(tmp_path):
     """A probe run measures seconds per step; the base's --steps is the budget over it; the targets are read back
-    from the base's card, which records the world (PROFILE) and --partial-detection."""
+    from the base's card, which records the world (PROFILE) and --partial-detection. Then the learning benchmark
+    runs from that base on its profile's world (scripts/gpu_learning.sh --base ... --profile dense-224), as the next
+    GPU command would."""
     out = tmp_path / "dense"
     done = _script("gpu_dense_base.sh", str(tmp_path / "no-wheels"), str(out), BUDGET_S="3", PROBE_STEPS="2",
                    EVAL_LIMIT="2", BATCH="2", IMAGES="40", PROFILE="dense-224", GROW="1")
@@ -40,3 +44,13 @@ def test_gpu_dense_base_sizes_its_run_and_checks_the_targets(tmp_path):
     assert result["heldout"] == info["heldout"]["all"]
     for name, met in result["targets"].items():
         assert f"{'met' if met else 'NOT met'}: {name}" in done.stdout
+    recipe = small_dense_recipe(tmp_path)
+    learn = tmp_path / "learning"
+    done = _script("gpu_learning.sh", str(tmp_path / "no-wheels"), str(learn), "--base", str(out / "base"),
+                   "--profile", "dense-224", "--recipe", str(recipe), "--images", "40", "--seeds", "0", "--steps",
+                   "1", "--eval-limit", "2", "--no-ablations")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((learn / "results.json").read_text())
+    assert summary["args"]["base"] == str(out / "base") and summary["args"]["profile"] == "dense-224"
+    assert set(summary["gains"]) == {"sft", "grpo"}
+    assert json.loads((learn / "world" / "world.json").read_text())["profile"] == "dense-224"

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import small_dense_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,10 +61,7 @@ def test_another_profile_runs_end_to_end_on_its_world_and_token_budget(tiny_mode
     from visionr1.synth.world import PROFILES
 
     learning = _learning()
-    recipe = tmp_path / "dense-small.yaml"
-    recipe.write_text((ROOT / "configs" / "recipes" / "shapes-dense.yaml").read_text()
-                      .replace("count: 1000", "count: 12").replace("count: 167", "count: 4")
-                      .replace("count: 133", "count: 3"))  # every source, at 40 images
+    recipe = small_dense_recipe(tmp_path)
     parser = argparse.ArgumentParser()
     with pytest.raises(SystemExit):  # another profile without its recipe: refused before any work
         learning.check_args(argparse.Namespace(profile="dense-224", recipe=None), parser)
