@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A base for the dense world (docs/synth.md, "--profile dense") on one CUDA GPU, in one command sized to a time
+# A base for a dense world (docs/synth.md, profiles dense-224 and dense) on one CUDA GPU, in one command sized to a time
 # budget: the dense world, a short probe run that measures seconds per step on this machine, then
 # `synth pretrain --init models/shapes-base --partial-detection` with --steps sized to BUDGET_S, and its card's
 # held-out numbers against the targets a base with the 7B model's headroom should meet (detection mAP 8-25,
@@ -8,9 +8,10 @@
 #   bash scripts/gpu_dense_base.sh [WHEEL_DIR] [OUT_DIR]
 # Settings (environment): BUDGET_S (seconds of pretraining, default 420), BATCH (images per step, 32), LR (5e-4),
 # PROBE_STEPS (30), EVAL_LIMIT (held-out queries per task of the card, 250), IMAGES (COCO train images of the world,
-# 1000: the card's world), PROFILE (the world profile: dense, or dense-224 for 224 px images), GROW (1: add
-# --grow-scenes, scenes that grow from 3 objects; the way a 224 px base learnt on the CPU). Everything lands in
-# OUT_DIR (default $OUT/dense-base): world/, probe/, base/ (the checkpoint and its card), dense-base.json.
+# 1000: the card's world), PROFILE (the world profile, default dense-224: 224 px images; dense: 112 px), GROW (1,
+# the default: --grow-scenes, scenes that grow from 3 objects, the way a 224 px base learnt on the CPU; 0: off).
+# Everything lands in OUT_DIR (default $OUT/dense-base): world/, probe/, base/ (the checkpoint and its card),
+# dense-base.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=${1:-.whl}
@@ -22,11 +23,11 @@ lr=${LR:-5e-4}
 probe=${PROBE_STEPS:-30}
 limit=${EVAL_LIMIT:-250}
 images=${IMAGES:-1000}
-profile=${PROFILE:-dense}
+profile=${PROFILE:-dense-224}
 source scripts/gpu_env.sh
 v() { "$python" -m visionr1 "$@"; }
 run=(--init models/shapes-base --batch-size "$batch" --learning-rate "$lr" --partial-detection)
-[ "${GROW:-0}" = 1 ] && run+=(--grow-scenes)
+[ "${GROW:-1}" = 1 ] && run+=(--grow-scenes)
 [ -f "$out/world/world.json" ] || v synth world --out "$out/world" --profile "$profile" --images "$images" --seed 0
 v synth pretrain --world "$out/world" --out "$out/probe" --steps "$probe" --eval-limit 4 --force "${run[@]}"
 steps=$("$python" - "$out/probe/pretrain.jsonl" "$budget" <<'PY'

@@ -29,7 +29,7 @@ def test_gpu_dense_base_sizes_its_run_and_checks_the_targets(tmp_path):
     GPU command would."""
     out = tmp_path / "dense"
     done = _script("gpu_dense_base.sh", str(tmp_path / "no-wheels"), str(out), BUDGET_S="3", PROBE_STEPS="2",
-                   EVAL_LIMIT="2", BATCH="2", IMAGES="40", PROFILE="dense-224", GROW="1")
+                   EVAL_LIMIT="2", BATCH="2", IMAGES="40")  # the defaults: PROFILE dense-224, GROW 1
     assert done.returncode == 0, done.stderr[-3000:]
     probe = [json.loads(x) for x in (out / "probe" / "pretrain.jsonl").read_text().splitlines()]
     steps = max(1, int(3 / probe[-1]["seconds_per_step"]))
