@@ -129,6 +129,45 @@ def test_labels_cover_the_answers_only(tiny_model_dir):
     assert torch.equal(batch["mm_token_type_ids"].bool(), image) and not (batch["labels"][image] != -100).any()
 
 
+def test_length_parts_hold_every_conversation_once_with_less_padding(tiny_model_dir):
+    """Dense scenes at full density through the checkpoint's own processor: the parts hold every conversation of
+    the step once (the same tokens and labels as its row of the one batch), shortest first, in fewer padded
+    positions than the one batch."""
+    from visionr1.models import build_processor
+
+    proc = build_processor(str(tiny_model_dir), family=FAMILY, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    samples = _samples(12, 1.0, profile="dense-224", partial=True)
+    images = [s.scene.render() for s in samples]
+    (whole,) = pt.length_parts(samples, proc, images, 1)
+    parts = pt.length_parts(samples, proc, images, 4)
+
+    def rows(batch):
+        return [(tuple(i[m.bool()].tolist()), tuple(lab[m.bool()].tolist()))
+                for i, lab, m in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True)]
+
+    assert [len(p["input_ids"]) for p in parts] == [3, 3, 3, 3]
+    assert sorted(r for p in parts for r in rows(p)) == sorted(rows(whole))
+    lengths = [int(n) for p in parts for n in p["attention_mask"].sum(1)]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    assert sum(p["input_ids"].numel() for p in parts) < 0.8 * whole["input_ids"].numel()
+    assert sum(map(pt.answer_tokens, parts)) == pt.answer_tokens(whole)
+
+
+def test_length_groups_train_as_one_batch(simple_world, tmp_path):
+    """A step in length-sorted parts gives the weights of the step as one padded batch (to float rounding: the
+    sums run in another order), and logs the same loss."""
+    cfg = pt.PretrainConfig(size="tiny", steps=3, batch_size=6, log_every=1, probe_every=3, warmup_steps=1,
+                            length_groups=1)
+    one, four = tmp_path / "one", tmp_path / "four"
+    logs: dict[str, list] = {"one": [], "four": []}
+    pt.pretrain(simple_world, one, cfg, log=logs["one"].append)
+    pt.pretrain(simple_world, four, replace(cfg, length_groups=4), log=logs["four"].append)
+    a, b = _weights(one), _weights(four)  # saved in bfloat16: a rounding apart at most, and almost all equal
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), rtol=2**-7, atol=1e-6) for k in a)
+    assert sum(int((a[k] == b[k]).sum()) for k in a) > 0.99 * sum(a[k].numel() for k in a)
+    assert [r["loss"] for r in logs["one"]] == pytest.approx([r["loss"] for r in logs["four"]], abs=1e-3)
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     out = {}
     for f in sorted(folder.glob("model-*.safetensors")):
@@ -161,7 +200,8 @@ def test_resume_equals_an_uninterrupted_run(simple_world, tmp_path):
 
 def test_resume_on_another_world_is_refused(simple_world, tmp_path, capsys):
     """The world's seed (the category vocabulary) and profile decide every sample: resuming on another world is
-    refused naming it, as are other options (each by name); how often to log, probe or save may change."""
+    refused naming it, as are other options (each by name); how often to log, probe or save, and how a step is
+    split (length_groups: the same gradients) may change."""
     cfg = pt.PretrainConfig(size="tiny", steps=4, batch_size=2, save_every=2, log_every=1, probe_every=4)
     cut = tmp_path / "cut"
 
@@ -183,7 +223,8 @@ def test_resume_on_another_world_is_refused(simple_world, tmp_path, capsys):
     assert {p: p.read_bytes() for p in cut.rglob("*") if p.is_file() and p.name != ".lock"} == before
     with pytest.raises(VisionR1Error, match="world"):
         pt.pretrain(other, cut, cfg, resume=True)
-    pt.check_resume(cut, replace(cfg, save_every=3, log_every=2, probe_every=1), pt.world_info(simple_world))
+    pt.check_resume(cut, replace(cfg, save_every=3, log_every=2, probe_every=1, length_groups=1),
+                    pt.world_info(simple_world))
     # a run started on a GPU (bfloat16 autocast) is not continued on the CPU, nor the other way round
     config = cut / pt.STATE / "config.json"
     started = json.loads(config.read_text())
@@ -242,7 +283,8 @@ def test_init_continues_a_pretrained_checkpoint(simple_world, tmp_path, capsys):
     assert [json.loads(line)["step"] for line in (second / pt.LOG).read_text().splitlines()] == [1]
     made = read_card(second)["pretrain"]
     assert made["config"]["first_image"] == 3 * 2 and made["init"]["config"]["steps"] == 3
-    assert made["config"]["grow_scenes"] is True and made["command"].endswith(" --init <init> --grow-scenes")
+    assert made["config"]["grow_scenes"] is True
+    assert made["command"].endswith(" --init <init> --grow-scenes --length-groups 4")
     text = (second / "README.md").read_text()
     one = text.index("--out stage1 --size tiny --steps 3")
     assert one < text.index("--out base --size tiny --steps 1 ") < text.index("--init stage1")
@@ -259,6 +301,7 @@ def test_init_continues_a_pretrained_checkpoint(simple_world, tmp_path, capsys):
 @pytest.mark.parametrize(("args", "names"), [
     (["--steps", "0"], ["--steps"]),
     (["--batch-size", "5000"], ["--batch-size"]),
+    (["--length-groups", "0"], ["--length-groups"]),
     (["--learning-rate", "nan"], ["--learning-rate"]),
     (["--seed", "-1"], ["--seed"]),
     (["--size", "huge"], ["huge"]),

@@ -186,7 +186,7 @@ def write_pretrain_card(root: Path, world: Path, cfg, seconds: float, eval_limit
         "command": f"visionr1 synth pretrain --world <world> --out <out> --size {cfg.size} --steps {cfg.steps} "
                    f"--seed {cfg.seed} --batch-size {cfg.batch_size} --learning-rate {cfg.learning_rate}"
                    + (" --init <init>" if cfg.init else "") + (" --partial-detection" if cfg.partial_detection else "")
-                   + (" --grow-scenes" if cfg.grow_scenes else ""),
+                   + (" --grow-scenes" if cfg.grow_scenes else "") + f" --length-groups {cfg.length_groups}",
         "world": world_meta, "config": config, "curriculum": [list(c) for c in pt.CURRICULUM],
         **({"partial_detection": list(pt.PARTIAL_DETECTION[world_meta["profile"]])} if cfg.partial_detection else {}),
         "hardware": device, "wall_seconds": round(seconds), "heldout": metrics, **init}}
@@ -227,6 +227,10 @@ def pretrain(
         "--grow-scenes", help="Scenes hold at most 3 objects at first, and the most grows to the profile's own "
                               "(14 on dense) by 60% of the steps: a base continued on a new image size learns it on "
                               "scenes it can tell apart first.")] = False,
+    length_groups: Annotated[int, typer.Option(
+        help="Split each step's images into this many parts of similar answer length, each padded to its own "
+             "longest (the same gradients as one batch; at 4, 1.6x faster on dense-224, 1.4x on simple; 1 to "
+             "1024, at most one image a part).")] = PRETRAIN.length_groups,
 ) -> None:
     """Pretrain a synthetic Qwen2.5-VL on the world (name the objects → coarse position → grounding → a little
     detection, on images of its own), then measure it on held-out grounding and detection and write the results
@@ -241,6 +245,7 @@ def pretrain(
     check_range("steps", steps, 1, 1_000_000)
     check_range("batch-size", batch_size, 1, 1024)
     check_range("learning-rate", learning_rate, 1e-8, 1.0)
+    check_range("length-groups", length_groups, 1, 1024)
     check_range("eval-limit", eval_limit, 1, None)
     if size not in SIZES:
         raise VisionR1Error(f"unknown size '{size}' (choose from {', '.join(SIZES)})")
@@ -254,7 +259,7 @@ def pretrain(
     first_image = 0 if init is None else pt.check_init(init, out, info, size)
     cfg = PretrainConfig(size=size, steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                          init=str(resolved(init)) if init else None, first_image=first_image,
-                         partial_detection=partial_detection, grow_scenes=grow_scenes)
+                         partial_detection=partial_detection, grow_scenes=grow_scenes, length_groups=length_groups)
     with lock_dir(out) as root:
         if resume:
             pt.check_resume(root, cfg, info)

@@ -202,9 +202,16 @@ def collate(samples: list[Sample], processor, images: list) -> dict:
     return dict(batch)
 
 
-def answer_loss(model, batch: dict):
-    """Mean cross-entropy over the answer tokens; the language-model head runs on those positions only (most of
-    a sequence is prompt, image and padding, and the head is a fifth of the small model's compute)."""
+def answer_tokens(batch: dict) -> int:
+    """The answer tokens of a batch: the positions ``answer_loss`` scores."""
+    return int((batch["labels"][:, 1:] != -100).sum())
+
+
+def answer_loss(model, batch: dict, tokens: int | None = None):
+    """Cross-entropy summed over the answer tokens, over ``tokens`` (default: the batch's own, the mean; a part of a
+    step passes the step's, so that the parts' losses add up to the step's mean); the language-model head runs on
+    those positions only (most of a sequence is prompt, image and padding, and the head is a fifth of the small
+    model's compute)."""
     import torch.nn.functional as F
 
     labels = batch["labels"]
@@ -213,7 +220,7 @@ def answer_loss(model, batch: dict):
     target = labels[:, 1:]
     keep = target != -100
     logits = model.lm_head(hidden[keep])
-    return F.cross_entropy(logits.float(), target[keep])
+    return F.cross_entropy(logits.float(), target[keep], reduction="sum") / (tokens or int(keep.sum()))
 
 
 SHIPPED = "shapes-base"  # models/<SHIPPED>: the base made by this module, committed with the project
@@ -290,11 +297,26 @@ def _lr(step: int, cfg: PretrainConfig) -> float:
 
 
 def _batch(cfg: PretrainConfig, world: dict, vocab: list[Domain], processor, first: int, progress: float,
-           limits: tuple[int, int]) -> dict:
+           limits: tuple[int, int], parts: int = 1) -> list[dict]:
+    """The conversations of a step, in ``parts`` batches (``length_parts``)."""
     samples = [make_sample(cfg.seed, first + j, progress, vocab, world["profile"], cfg.family, *limits,
                            turns=cfg.turns, partial=cfg.partial_detection, grow=cfg.grow_scenes)
                for j in range(cfg.batch_size)]
-    return collate(samples, processor, [s.scene.render() for s in samples])
+    return length_parts(samples, processor, [s.scene.render() for s in samples], parts)
+
+
+def length_parts(samples: list[Sample], processor, images: list, parts: int) -> list[dict]:
+    """``collate`` of the conversations in ``parts`` batches of neighbouring lengths (shortest first; as equal in
+    size as they split), each padded to its own longest row: a dense scene's answer is several times a sparse
+    one's, and one batch padded to the longest is half padding (benchmarks/pretrain_step.py)."""
+    import numpy as np
+
+    whole = collate(samples, processor, images)
+    if parts <= 1 or len(samples) < 2:
+        return [whole]
+    order = np.argsort(whole["attention_mask"].sum(1).numpy(), kind="stable")
+    return [collate([samples[i] for i in g], processor, [images[i] for i in g])
+            for g in np.array_split(order, min(parts, len(samples)))]
 
 
 def probe(model, batch: dict) -> dict[str, float]:
@@ -314,7 +336,8 @@ def probe(model, batch: dict) -> dict[str, float]:
     return {"probe_loss": round(real, 4), "probe_loss_shuffled_images": round(other, 4)}
 
 
-MAY_CHANGE = ("save_every", "probe_every", "log_every")  # how often to save, probe and log: a resume may change them
+# how often to save, probe and log, and how a step is split (the same gradients): a resume may change them
+MAY_CHANGE = ("save_every", "probe_every", "log_every", "length_groups")
 
 
 def train_device() -> str:
@@ -400,23 +423,27 @@ def pretrain(world: Path, out: Path, cfg: PretrainConfig, *, resume: bool = Fals
         cut_metrics(out / LOG, start)
     vocab = domains(info["seed"])
     limits = (MIN_PIXELS, MAX_PIXELS)
-    probe_batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, PROBE_INDEX, 1.0, limits).items()}
+    probe_batch = {k: v.to(device)
+                   for k, v in _batch(cfg, info, vocab, processor, PROBE_INDEX, 1.0, limits)[0].items()}
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu",
                                                                                                        enabled=False)
     t0, running = time.perf_counter(), []
     for step in range(start, cfg.steps):
         progress = step / cfg.steps
         first = cfg.first_image + step * cfg.batch_size
-        batch = {k: v.to(device) for k, v in _batch(cfg, info, vocab, processor, first, progress, limits).items()}
+        batches = _batch(cfg, info, vocab, processor, first, progress, limits, cfg.length_groups)
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
-        with autocast:
-            loss = answer_loss(model, batch)
-        loss.backward()
+        tokens, loss = sum(map(answer_tokens, batches)), 0.0
+        for batch in batches:  # the parts' gradients add up to the step's (the mean over all its answer tokens)
+            with autocast:
+                part = answer_loss(model, {k: v.to(device) for k, v in batch.items()}, tokens)
+            part.backward()
+            loss += part.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        running.append(loss.item())
+        running.append(loss)
         done = step + 1
         if done % cfg.probe_every == 0 or done == cfg.steps or done % cfg.log_every == 0:
             row = {"step": done, "loss": round(sum(running) / len(running), 4), "lr": _lr(step, cfg),

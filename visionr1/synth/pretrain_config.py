@@ -27,3 +27,6 @@ class PretrainConfig:
     partial_detection: bool = False  # detection answers name part of the scene (PARTIAL_DETECTION)
     grow_scenes: bool = False  # scenes grow from a few objects to the profile's most over the run (GROW_SCENES)
     first_image: int = 0  # first image of the pretraining stream (a continued run starts after its init's)
+    # a step's conversations in this many length-sorted parts, each padded to its own longest (gradients equal to
+    # one padded batch's; benchmarks/pretrain_step.py). Runs before this option had 1.
+    length_groups: int = 4
