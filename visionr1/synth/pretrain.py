@@ -308,7 +308,7 @@ def _batch(cfg: PretrainConfig, world: dict, vocab: list[Domain], processor, fir
 def length_parts(samples: list[Sample], processor, images: list, parts: int) -> list[dict]:
     """``collate`` of the conversations in ``parts`` batches of neighbouring lengths (shortest first; as equal in
     size as they split), each padded to its own longest row: a dense scene's answer is several times a sparse
-    one's, and one batch padded to the longest is half padding (benchmarks/pretrain_step.py)."""
+    one's, and one batch padded to the longest is 30-41% padding (benchmarks/pretrain_step.py)."""
     import numpy as np
 
     whole = collate(samples, processor, images)
