@@ -1,9 +1,10 @@
 """Pretraining step time with a step's conversations in length-sorted parts (``synth pretrain --length-groups``).
 
 One padded batch pads every conversation to the step's longest; on dense scenes an answer of 14 objects is several
-times one of 2, and half of the batch is padding. For each world profile, the same steps of the shipped base's
-pretraining stream (full density, ``--partial-detection`` answers, 16 images a step) run forward and backward as
-one batch (the baseline, measured in the same run) and in 2, 4 and 8 parts; the script prints seconds per step,
+times one of 2, and 30-41% of the batch is padding (docs/benchmarks.md). For each world profile, the same steps of
+the shipped base's pretraining stream (full density, ``--partial-detection`` answers, 16 images a step) run
+forward and backward as one batch (the baseline, measured in the same run) and in 2, 4 and 8 parts; the script
+prints seconds per step,
 the speed-up over one batch, the padded share of the positions and the largest difference of any gradient element
 from the one batch's (the parts' losses add up to the step's mean: only the order of the sums differs).
 
